@@ -1,0 +1,703 @@
+#include "common/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/types/span.h"
+#include "common/status.h"
+#include "common/yaml_reader.h"
+
+namespace crossbridge {
+namespace {
+
+constexpr char kEmbeddedSource[] = "<embedded default>";
+constexpr char kPolicySuffix[] = "_policy";
+constexpr char kConfigFileName[] = "crossbridge.yml";
+constexpr char kConfigEnvVar[] = "CROSSBRIDGE_CONFIG";
+constexpr int kMaxParentDirs = 3;
+
+// Upper bound of every duration in the file (and of rate-limit windows).
+constexpr absl::Duration kMaxDuration = absl::Hours(24 * 365);
+constexpr int64_t kMaxCapacity = 1'000'000'000;
+
+// ---- names ------------------------------------------------------------------
+
+template <typename E>
+struct Named {
+  absl::string_view name;
+  E value;
+};
+
+constexpr Named<StorageBackend> kStorageBackends[] = {
+    {"memory", StorageBackend::kMemory}, {"redis", StorageBackend::kRedis}};
+constexpr Named<LogFormat> kLogFormats[] = {{"text", LogFormat::kText},
+                                            {"json", LogFormat::kJson}};
+constexpr Named<JitterMode> kJitterModes[] = {
+    {"none", JitterMode::kNone},
+    {"full", JitterMode::kFull},
+    {"equal", JitterMode::kEqual},
+    {"decorrelated", JitterMode::kDecorrelated}};
+constexpr Named<CheckType> kCheckTypes[] = {{"ping", CheckType::kPing},
+                                            {"tcp", CheckType::kTcp},
+                                            {"http", CheckType::kHttp},
+                                            {"grpc", CheckType::kGrpc},
+                                            {"embed", CheckType::kEmbed}};
+constexpr absl::string_view kLogLevels[] = {"trace", "debug",    "info", "warn",
+                                            "error", "critical", "off"};
+
+template <typename E, std::size_t N>
+absl::string_view NameOf(const Named<E> (&table)[N], E value) {
+  for (const Named<E>& entry : table) {
+    if (entry.value == value) return entry.name;
+  }
+  return "unknown";
+}
+
+template <typename E, std::size_t N>
+std::vector<absl::string_view> NamesOf(const Named<E> (&table)[N]) {
+  std::vector<absl::string_view> names;
+  for (const Named<E>& entry : table) names.push_back(entry.name);
+  return names;
+}
+
+// Reads map.key as one of table's names.
+template <typename E, std::size_t N>
+absl::Status ReadEnum(const YamlReader& reader, const YamlMap& map,
+                      absl::string_view key, const Named<E> (&table)[N],
+                      E* out) {
+  std::string name(NameOf(table, *out));
+  RETURN_IF_ERROR(reader.ReadChoice(map, key, NamesOf(table), &name));
+  for (const Named<E>& entry : table) {
+    if (entry.name == name) *out = entry.value;
+  }
+  return absl::OkStatus();
+}
+
+// ---- name rules -------------------------------------------------------------
+
+bool IsNameChar(char c, bool allow_dot_dash) {
+  return absl::ascii_isalnum(c) || c == '_' ||
+         (allow_dot_dash && (c == '.' || c == '-'));
+}
+
+// [A-Za-z0-9_.-]{1,64}: operation and provider names.
+bool IsValidEntryName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!IsNameChar(c, /*allow_dot_dash=*/true)) return false;
+  }
+  return true;
+}
+constexpr char kEntryNameRule[] = "must match [A-Za-z0-9_.-]{1,64}";
+
+// [A-Za-z0-9_]+: retry policy names.
+bool IsValidPolicyName(absl::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!IsNameChar(c, /*allow_dot_dash=*/false)) return false;
+  }
+  return true;
+}
+
+// [A-Za-z_][A-Za-z0-9_]*: environment variable names.
+bool IsValidEnvVarName(absl::string_view name) {
+  if (name.empty() || absl::ascii_isdigit(name[0])) return false;
+  for (char c : name) {
+    if (!IsNameChar(c, /*allow_dot_dash=*/false)) return false;
+  }
+  return true;
+}
+
+// The origin to blame for a value: its own if set, else the inherited one if
+// that was set, else its own (which points at the nearest map).
+const ValueOrigin& Blame(const ValueOrigin& own, const ValueOrigin& inherited) {
+  if (own.explicit_value || !inherited.explicit_value) return own;
+  return inherited;
+}
+
+// ---- built-in defaults ------------------------------------------------------
+
+struct BuiltinRule {
+  const char* operation;
+  int64_t capacity;
+  int window_seconds;
+};
+constexpr BuiltinRule kBuiltinRules[] = {{"search", 30, 60},
+                                         {"transform", 10, 60},
+                                         {"embed", 60, 60},
+                                         {"ai_generate", 20, 60},
+                                         {"health_check", 100, 60}};
+
+// Policies besides "default": they set only these fields and inherit the rest
+// from default_policy.
+struct BuiltinPolicy {
+  const char* name;
+  int max_attempts;
+  int base_delay_ms;
+  int max_delay_ms;
+};
+constexpr BuiltinPolicy kBuiltinPolicies[] = {{"expensive", 5, 1000, 10000},
+                                              {"quick", 2, 100, 1000},
+                                              {"conservative", 3, 2000, 30000}};
+
+// Providers: they set these fields and inherit timeout and failure_threshold
+// from the health_checks section.
+struct BuiltinProvider {
+  const char* name;
+  CheckType check_type;
+  int interval_seconds;
+  const char* target;
+  const char* api_key_env;
+  const char* retry_policy;
+};
+constexpr BuiltinProvider kBuiltinProviders[] = {
+    {"ai_provider", CheckType::kEmbed, 60,
+     "http://127.0.0.1:8080/v1/embeddings", "CROSSBRIDGE_AI_API_KEY",
+     "expensive"},
+    {"embedding_provider", CheckType::kEmbed, 60,
+     "http://127.0.0.1:8080/v1/embeddings", "CROSSBRIDGE_EMBEDDING_API_KEY",
+     "expensive"},
+    {"vector_store", CheckType::kPing, 30, "127.0.0.1:6379", "", "default"},
+    {"database", CheckType::kPing, 20, "127.0.0.1:6379", "", "quick"}};
+
+std::map<std::string, RetryPolicyConfig> BuiltinPolicies(
+    const RetryPolicyConfig& default_policy) {
+  std::map<std::string, RetryPolicyConfig> policies;
+  policies["default"] = default_policy;
+  for (const BuiltinPolicy& builtin : kBuiltinPolicies) {
+    RetryPolicyConfig policy = default_policy;
+    policy.max_attempts = builtin.max_attempts;
+    policy.base_delay = absl::Milliseconds(builtin.base_delay_ms);
+    policy.max_delay = absl::Milliseconds(builtin.max_delay_ms);
+    policies[builtin.name] = policy;
+  }
+  return policies;
+}
+
+// A provider with nothing set: the section's values for the inherited fields.
+HealthProviderConfig ProviderBase(const HealthChecksConfig& section) {
+  HealthProviderConfig provider;
+  provider.interval = section.interval;
+  provider.timeout = section.timeout;
+  provider.failure_threshold = section.failure_threshold;
+  return provider;
+}
+
+std::map<std::string, HealthProviderConfig> BuiltinProviders(
+    const HealthChecksConfig& section) {
+  std::map<std::string, HealthProviderConfig> providers;
+  for (const BuiltinProvider& builtin : kBuiltinProviders) {
+    HealthProviderConfig provider = ProviderBase(section);
+    provider.check_type = builtin.check_type;
+    provider.interval = absl::Seconds(builtin.interval_seconds);
+    provider.target = builtin.target;
+    provider.api_key_env = builtin.api_key_env;
+    provider.retry_policy = builtin.retry_policy;
+    providers[builtin.name] = provider;
+  }
+  return providers;
+}
+
+// ---- the schema -------------------------------------------------------------
+
+// Where the fields other entries inherit came from, for blaming errors.
+struct PolicyOrigins {
+  ValueOrigin base_delay, max_delay;
+};
+struct SectionOrigins {
+  ValueOrigin interval, timeout;
+};
+
+// Overlays a document (and the environment) on a Config. Each Read* leaves
+// what the document does not set.
+class ConfigParser {
+ public:
+  explicit ConfigParser(const YamlReader& reader) : r_(reader) {}
+
+  absl::Status Read(const YamlMap& root, Config* config) const {
+    RETURN_IF_ERROR(
+        r_.CheckKeys(root, {"server", "storage", "logging", "runtime"}));
+    ASSIGN_OR_RETURN(YamlMap server, r_.Child(root, "server"));
+    RETURN_IF_ERROR(ReadServer(server, &config->server));
+    ASSIGN_OR_RETURN(YamlMap storage, r_.Child(root, "storage"));
+    RETURN_IF_ERROR(ReadStorage(storage, &config->storage));
+    ASSIGN_OR_RETURN(YamlMap logging, r_.Child(root, "logging"));
+    RETURN_IF_ERROR(ReadLogging(logging, &config->logging));
+    ASSIGN_OR_RETURN(YamlMap runtime, r_.Child(root, "runtime"));
+    return ReadRuntime(runtime, &config->runtime);
+  }
+
+ private:
+  absl::Status ReadServer(const YamlMap& m, ServerConfig* out) const {
+    RETURN_IF_ERROR(r_.CheckKeys(m, {"listen_address", "drain_grace_seconds",
+                                     "shutdown_timeout_seconds"}));
+    ValueOrigin origin;
+    RETURN_IF_ERROR(
+        r_.ReadString(m, "listen_address", &out->listen_address, &origin));
+    if (out->listen_address.empty()) {
+      return r_.Error(origin, m.PathOf("listen_address"), "must not be empty");
+    }
+    RETURN_IF_ERROR(r_.ReadDuration(m, "drain_grace_seconds", true,
+                                    kMaxDuration, &out->drain_grace));
+    return r_.ReadDuration(m, "shutdown_timeout_seconds", true, kMaxDuration,
+                           &out->shutdown_timeout);
+  }
+
+  absl::Status ReadStorage(const YamlMap& m, StorageConfig* out) const {
+    RETURN_IF_ERROR(r_.CheckKeys(m, {"backend", "memory"}));
+    RETURN_IF_ERROR(
+        ReadEnum(r_, m, "backend", kStorageBackends, &out->backend));
+    ASSIGN_OR_RETURN(YamlMap memory, r_.Child(m, "memory"));
+    RETURN_IF_ERROR(r_.CheckKeys(memory, {"shards", "max_buckets"}));
+    RETURN_IF_ERROR(r_.ReadInt(memory, "shards", 1, 4096, &out->memory.shards));
+    return r_.ReadInt(memory, "max_buckets", int64_t{1},
+                      int64_t{1'000'000'000'000}, &out->memory.max_buckets);
+  }
+
+  absl::Status ReadLogging(const YamlMap& m, LoggingConfig* out) const {
+    RETURN_IF_ERROR(r_.CheckKeys(m, {"level", "format"}));
+    RETURN_IF_ERROR(r_.ReadChoice(m, "level", kLogLevels, &out->level));
+    return ReadEnum(r_, m, "format", kLogFormats, &out->format);
+  }
+
+  absl::Status ReadRuntime(const YamlMap& m, RuntimeConfig* out) const {
+    RETURN_IF_ERROR(
+        r_.CheckKeys(m, {"rate_limiting", "retry", "health_checks"}));
+    ASSIGN_OR_RETURN(YamlMap rate_limiting, r_.Child(m, "rate_limiting"));
+    RETURN_IF_ERROR(ReadRateLimiting(rate_limiting, &out->rate_limiting));
+    ASSIGN_OR_RETURN(YamlMap retry, r_.Child(m, "retry"));
+    RETURN_IF_ERROR(ReadRetry(retry, &out->retry));
+    ASSIGN_OR_RETURN(YamlMap health_checks, r_.Child(m, "health_checks"));
+    return ReadHealthChecks(health_checks, out->retry, &out->health_checks);
+  }
+
+  // -- runtime.rate_limiting --
+
+  absl::Status ReadRateLimiting(const YamlMap& m,
+                                RateLimitingConfig* out) const {
+    RETURN_IF_ERROR(r_.CheckKeys(
+        m, {"enabled", "defaults", "default_rule", "cleanup_threshold"}));
+    RETURN_IF_ERROR(r_.ReadBool(m, "enabled", &out->enabled));
+    RETURN_IF_ERROR(r_.ReadInt(m, "cleanup_threshold", int64_t{1},
+                               std::numeric_limits<int64_t>::max(),
+                               &out->cleanup_threshold));
+
+    // A `defaults` map in the file replaces the built-in operations.
+    ASSIGN_OR_RETURN(YamlMap defaults, r_.Child(m, "defaults"));
+    if (defaults.present()) {
+      RETURN_IF_ERROR(r_.CheckNames(defaults, IsValidEntryName,
+                                    "operation name", kEntryNameRule));
+      out->operations.clear();
+      for (const YamlMap::Entry& entry : defaults.entries()) {
+        out->operations[entry.key] = RateLimitRule();
+      }
+    }
+    for (auto& [name, rule] : out->operations) {
+      ASSIGN_OR_RETURN(YamlMap rule_map, r_.Child(defaults, name));
+      bool any_set = false;
+      RETURN_IF_ERROR(
+          ReadRule(rule_map, /*complete=*/rule_map.present(), &rule, &any_set));
+    }
+
+    // default_rule: optional; it exists when the file or the environment sets
+    // it, and then needs both keys.
+    ASSIGN_OR_RETURN(YamlMap default_rule, r_.Child(m, "default_rule"));
+    RateLimitRule rule = out->default_rule.value_or(RateLimitRule());
+    bool any_set = false;
+    RETURN_IF_ERROR(ReadRule(default_rule,
+                             /*complete=*/!out->default_rule.has_value(), &rule,
+                             &any_set));
+    if (default_rule.present() || any_set) out->default_rule = rule;
+    return absl::OkStatus();
+  }
+
+  // Overlays capacity and window_seconds on *rule. `complete`: *rule holds no
+  // values of its own, so if `m` is in the file or any key is set, both must
+  // be set.
+  absl::Status ReadRule(const YamlMap& m, bool complete, RateLimitRule* rule,
+                        bool* any_set) const {
+    RETURN_IF_ERROR(r_.CheckKeys(m, {"capacity", "window_seconds"}));
+    ValueOrigin capacity, window;
+    RETURN_IF_ERROR(r_.ReadInt(m, "capacity", int64_t{1}, kMaxCapacity,
+                               &rule->capacity, &capacity));
+    RETURN_IF_ERROR(r_.ReadDuration(m, "window_seconds", false, kMaxDuration,
+                                    &rule->window, &window));
+    *any_set = capacity.explicit_value || window.explicit_value;
+    if (!m.present() && !*any_set) return absl::OkStatus();
+    if (complete && !capacity.explicit_value) {
+      return r_.Error(YamlReader::OriginOf(m), m.path(),
+                      "missing required key \"capacity\"");
+    }
+    if (complete && !window.explicit_value) {
+      return r_.Error(YamlReader::OriginOf(m), m.path(),
+                      "missing required key \"window_seconds\"");
+    }
+    const absl::Duration min_window = rule->capacity * absl::Microseconds(1);
+    if (rule->window < min_window) {
+      return r_.Error(window.explicit_value ? window : capacity,
+                      m.PathOf("window_seconds"),
+                      absl::StrCat("must be >= capacity microseconds (",
+                                   FormatSeconds(min_window),
+                                   ") so the emission interval is >= 1us"));
+    }
+    return absl::OkStatus();
+  }
+
+  // -- runtime.retry --
+
+  absl::Status ReadRetry(const YamlMap& m, RetryConfig* out) const {
+    RETURN_IF_ERROR(CheckRetryKeys(m));
+    RETURN_IF_ERROR(r_.ReadBool(m, "enabled", &out->enabled));
+    RETURN_IF_ERROR(
+        r_.ReadIntList(m, "retryable_codes", 100, 599, &out->retryable_codes));
+
+    // default_policy first: the others inherit from it.
+    RetryPolicyConfig default_policy;
+    PolicyOrigins default_origins;
+    ASSIGN_OR_RETURN(YamlMap default_map,
+                     r_.Child(m, absl::StrCat("default", kPolicySuffix)));
+    RETURN_IF_ERROR(ReadPolicy(default_map, PolicyOrigins(), &default_policy,
+                               &default_origins));
+
+    out->policies = BuiltinPolicies(default_policy);
+    for (const YamlMap::Entry& entry : m.entries()) {
+      if (!absl::EndsWith(entry.key, kPolicySuffix)) continue;
+      std::string name =
+          entry.key.substr(0, entry.key.size() - std::strlen(kPolicySuffix));
+      // A policy in the file replaces the built-in one of that name.
+      out->policies[name] = default_policy;
+    }
+    for (auto& [name, policy] : out->policies) {
+      if (name == "default") continue;
+      ASSIGN_OR_RETURN(YamlMap policy_map,
+                       r_.Child(m, absl::StrCat(name, kPolicySuffix)));
+      // Only a policy defined in the file inherits from default_policy; a
+      // built-in one set its delays itself.
+      PolicyOrigins inherited =
+          policy_map.present() ? default_origins : PolicyOrigins();
+      PolicyOrigins unused;
+      RETURN_IF_ERROR(ReadPolicy(policy_map, inherited, &policy, &unused));
+    }
+    return absl::OkStatus();
+  }
+
+  // Keys: enabled, retryable_codes, <name>_policy.
+  absl::Status CheckRetryKeys(const YamlMap& m) const {
+    for (const YamlMap::Entry& entry : m.entries()) {
+      if (entry.key == "enabled" || entry.key == "retryable_codes") continue;
+      ValueOrigin at{"", entry.key_node.Mark(), true};
+      if (!absl::EndsWith(entry.key, kPolicySuffix)) {
+        return r_.Error(at, m.PathOf(entry.key),
+                        "unknown key (expected one of: enabled, "
+                        "retryable_codes, <name>_policy)");
+      }
+      absl::string_view name = absl::string_view(entry.key).substr(
+          0, entry.key.size() - std::strlen(kPolicySuffix));
+      if (!IsValidPolicyName(name)) {
+        return r_.Error(at, m.PathOf(entry.key),
+                        absl::StrCat("invalid policy name \"", name,
+                                     "\": must match [A-Za-z0-9_]+"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Overlays m on *policy. `inherited`: where the fields *policy started with
+  // came from (blamed when an inherited value breaks a rule).
+  absl::Status ReadPolicy(const YamlMap& m, const PolicyOrigins& inherited,
+                          RetryPolicyConfig* policy,
+                          PolicyOrigins* origins) const {
+    RETURN_IF_ERROR(
+        r_.CheckKeys(m, {"max_attempts", "base_delay", "max_delay",
+                         "exponential_base", "jitter", "retryable_codes"}));
+    RETURN_IF_ERROR(
+        r_.ReadInt(m, "max_attempts", 1, 100, &policy->max_attempts));
+    RETURN_IF_ERROR(r_.ReadDuration(m, "base_delay", true, kMaxDuration,
+                                    &policy->base_delay, &origins->base_delay));
+    RETURN_IF_ERROR(r_.ReadDuration(m, "max_delay", true, kMaxDuration,
+                                    &policy->max_delay, &origins->max_delay));
+    RETURN_IF_ERROR(r_.ReadDouble(m, "exponential_base", 1.0, 100.0,
+                                  &policy->exponential_base));
+    RETURN_IF_ERROR(ReadJitter(m, &policy->jitter));
+    RETURN_IF_ERROR(r_.ReadIntList(m, "retryable_codes", 100, 599,
+                                   &policy->retryable_codes));
+    if (policy->max_delay >= policy->base_delay) return absl::OkStatus();
+    const ValueOrigin& max = Blame(origins->max_delay, inherited.max_delay);
+    const ValueOrigin& base = Blame(origins->base_delay, inherited.base_delay);
+    if (max.explicit_value || !base.explicit_value) {
+      return r_.Error(max, m.PathOf("max_delay"),
+                      absl::StrCat("must be >= base_delay (",
+                                   FormatSeconds(policy->base_delay), ")"));
+    }
+    return r_.Error(base, m.PathOf("base_delay"),
+                    absl::StrCat("must be <= max_delay (",
+                                 FormatSeconds(policy->max_delay), ")"));
+  }
+
+  // jitter: true (full), false (none), or a mode name.
+  absl::Status ReadJitter(const YamlMap& m, JitterMode* out) const {
+    ASSIGN_OR_RETURN(std::optional<YamlReader::Leaf> leaf,
+                     r_.Find(m, "jitter", YamlReader::EnvSyntax::kYaml));
+    if (!leaf) return absl::OkStatus();
+    if (std::optional<bool> on = ParseBoolScalar(leaf->node)) {
+      *out = *on ? JitterMode::kFull : JitterMode::kNone;
+      return absl::OkStatus();
+    }
+    for (const Named<JitterMode>& mode : kJitterModes) {
+      if (leaf->node.IsScalar() && leaf->node.Scalar() == mode.name) {
+        *out = mode.value;
+        return absl::OkStatus();
+      }
+    }
+    return r_.Error(*leaf,
+                    absl::StrCat("expected one of true, false, ",
+                                 absl::StrJoin(NamesOf(kJitterModes), ", "),
+                                 "; got ", DescribeNode(leaf->node)));
+  }
+
+  // -- runtime.health_checks --
+
+  absl::Status ReadHealthChecks(const YamlMap& m, const RetryConfig& retry,
+                                HealthChecksConfig* out) const {
+    RETURN_IF_ERROR(r_.CheckKeys(m, {"enabled", "interval", "timeout",
+                                     "failure_threshold", "providers"}));
+    RETURN_IF_ERROR(r_.ReadBool(m, "enabled", &out->enabled));
+    SectionOrigins section;
+    RETURN_IF_ERROR(r_.ReadDuration(m, "interval", false, kMaxDuration,
+                                    &out->interval, &section.interval));
+    RETURN_IF_ERROR(r_.ReadDuration(m, "timeout", false, kMaxDuration,
+                                    &out->timeout, &section.timeout));
+    RETURN_IF_ERROR(r_.ReadInt(m, "failure_threshold", 1, 1'000'000,
+                               &out->failure_threshold));
+    RETURN_IF_ERROR(CheckTimeout(m, out->interval, out->timeout, section,
+                                 SectionOrigins()));
+
+    // A `providers` map in the file replaces the built-in providers.
+    ASSIGN_OR_RETURN(YamlMap providers, r_.Child(m, "providers"));
+    if (providers.present()) {
+      RETURN_IF_ERROR(r_.CheckNames(providers, IsValidEntryName,
+                                    "provider name", kEntryNameRule));
+      out->providers.clear();
+      for (const YamlMap::Entry& entry : providers.entries()) {
+        out->providers[entry.key] = ProviderBase(*out);
+      }
+    } else {
+      out->providers = BuiltinProviders(*out);
+    }
+    for (auto& [name, provider] : out->providers) {
+      ASSIGN_OR_RETURN(YamlMap provider_map, r_.Child(providers, name));
+      RETURN_IF_ERROR(ReadProvider(provider_map, retry, section, &provider));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadProvider(const YamlMap& m, const RetryConfig& retry,
+                            const SectionOrigins& inherited,
+                            HealthProviderConfig* out) const {
+    RETURN_IF_ERROR(r_.CheckKeys(
+        m, {"enabled", "check_type", "target", "interval", "timeout",
+            "failure_threshold", "api_key_env", "retry_policy"}));
+    RETURN_IF_ERROR(r_.ReadBool(m, "enabled", &out->enabled));
+    RETURN_IF_ERROR(
+        ReadEnum(r_, m, "check_type", kCheckTypes, &out->check_type));
+    ValueOrigin target, api_key_env, retry_policy;
+    RETURN_IF_ERROR(r_.ReadString(m, "target", &out->target, &target));
+    SectionOrigins own;
+    RETURN_IF_ERROR(r_.ReadDuration(m, "interval", false, kMaxDuration,
+                                    &out->interval, &own.interval));
+    RETURN_IF_ERROR(r_.ReadDuration(m, "timeout", false, kMaxDuration,
+                                    &out->timeout, &own.timeout));
+    RETURN_IF_ERROR(r_.ReadInt(m, "failure_threshold", 1, 1'000'000,
+                               &out->failure_threshold));
+    RETURN_IF_ERROR(
+        r_.ReadString(m, "api_key_env", &out->api_key_env, &api_key_env));
+    RETURN_IF_ERROR(
+        r_.ReadString(m, "retry_policy", &out->retry_policy, &retry_policy));
+
+    RETURN_IF_ERROR(
+        CheckTimeout(m, out->interval, out->timeout, own, inherited));
+    if (out->enabled && out->target.empty()) {
+      return r_.Error(target, m.PathOf("target"),
+                      "must be set when the provider is enabled");
+    }
+    if (!out->api_key_env.empty() && !IsValidEnvVarName(out->api_key_env)) {
+      return r_.Error(api_key_env, m.PathOf("api_key_env"),
+                      absl::StrCat("\"", out->api_key_env,
+                                   "\" is not an environment variable name"));
+    }
+    if (retry.policies.count(out->retry_policy) == 0) {
+      std::vector<std::string> known;
+      for (const auto& [name, policy] : retry.policies) known.push_back(name);
+      return r_.Error(
+          retry_policy, m.PathOf("retry_policy"),
+          absl::StrCat("unknown retry policy \"", out->retry_policy,
+                       "\" (known: ", absl::StrJoin(known, ", "), ")"));
+    }
+    return absl::OkStatus();
+  }
+
+  // timeout <= interval, blaming whichever of the two was set.
+  absl::Status CheckTimeout(const YamlMap& m, absl::Duration interval,
+                            absl::Duration timeout, const SectionOrigins& own,
+                            const SectionOrigins& inherited) const {
+    if (timeout <= interval) return absl::OkStatus();
+    const ValueOrigin& t = Blame(own.timeout, inherited.timeout);
+    const ValueOrigin& i = Blame(own.interval, inherited.interval);
+    if (t.explicit_value || !i.explicit_value) {
+      return r_.Error(
+          t, m.PathOf("timeout"),
+          absl::StrCat("must be <= interval (", FormatSeconds(interval), ")"));
+    }
+    return r_.Error(
+        i, m.PathOf("interval"),
+        absl::StrCat("must be >= timeout (", FormatSeconds(timeout), ")"));
+  }
+
+  const YamlReader& r_;
+};
+
+// Reads `doc` (may be null) over DefaultConfig(), then the environment.
+absl::StatusOr<Config> ConfigFromDocument(const YAML::Node& doc,
+                                          const std::string& filename,
+                                          const EnvLookup& env) {
+  YamlReader reader(filename, env);
+  Config config = DefaultConfig();
+  config.source = filename;
+  try {
+    ASSIGN_OR_RETURN(YamlMap root, reader.Root(doc));
+    RETURN_IF_ERROR(ConfigParser(reader).Read(root, &config));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(FormatYamlException(filename, e));
+  }
+  return config;
+}
+
+bool IsRegularFile(const std::filesystem::path& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec);
+}
+
+// An explicitly named config file: it must exist.
+absl::StatusOr<std::optional<std::string>> ExplicitPath(
+    const std::string& path, const std::string& working_dir,
+    absl::string_view named_by) {
+  std::filesystem::path p(path);
+  if (p.is_relative() && !working_dir.empty()) p = working_dir / p;
+  if (!IsRegularFile(p)) {
+    return absl::NotFoundError(absl::StrCat("config file ", p.string(), " (",
+                                            named_by, ") does not exist"));
+  }
+  return p.string();
+}
+
+}  // namespace
+
+EnvLookup ProcessEnv() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+Config DefaultConfig() {
+  Config config;
+  for (const BuiltinRule& rule : kBuiltinRules) {
+    config.runtime.rate_limiting.operations[rule.operation] = {
+        rule.capacity, absl::Seconds(rule.window_seconds)};
+  }
+  config.runtime.retry.policies = BuiltinPolicies(RetryPolicyConfig());
+  config.runtime.health_checks.providers =
+      BuiltinProviders(config.runtime.health_checks);
+  return config;
+}
+
+absl::StatusOr<Config> ParseConfig(absl::string_view yaml_text,
+                                   absl::string_view filename,
+                                   const EnvLookup& env) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(FormatYamlException(filename, e));
+  }
+  if (docs.size() > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        filename, ":", docs[1].Mark().line + 1, ":", docs[1].Mark().column + 1,
+        ": expected a single YAML document, found ", docs.size()));
+  }
+  return ConfigFromDocument(docs.empty() ? YAML::Node() : docs[0],
+                            std::string(filename), env);
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path,
+                                      const EnvLookup& env) {
+  if (!IsRegularFile(path)) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read config file ", path, ": not a file"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  if (in.is_open()) text << in.rdbuf();
+  if (!in.is_open() || in.bad()) {
+    return absl::NotFoundError(absl::StrCat("cannot read config file ", path,
+                                            ": ", std::strerror(errno)));
+  }
+  return ParseConfig(text.str(), path, env);
+}
+
+absl::StatusOr<std::optional<std::string>> DiscoverConfigPath(
+    const std::string& flag_path, const EnvLookup& env,
+    const std::string& working_dir) {
+  if (!flag_path.empty()) {
+    return ExplicitPath(flag_path, working_dir, "from --config");
+  }
+  std::optional<std::string> from_env = env ? env(kConfigEnvVar) : std::nullopt;
+  if (from_env && !from_env->empty()) {
+    return ExplicitPath(*from_env, working_dir,
+                        absl::StrCat("from ", kConfigEnvVar));
+  }
+  std::error_code ec;
+  std::filesystem::path dir = working_dir.empty()
+                                  ? std::filesystem::current_path(ec)
+                                  : std::filesystem::path(working_dir);
+  for (int level = 0; level <= kMaxParentDirs && !dir.empty(); ++level) {
+    std::filesystem::path candidate = dir / kConfigFileName;
+    if (IsRegularFile(candidate)) return candidate.string();
+    std::filesystem::path parent = dir.parent_path();
+    if (parent == dir) break;
+    dir = parent;
+  }
+  return std::optional<std::string>();
+}
+
+absl::StatusOr<Config> DefaultConfigWithEnv(const EnvLookup& env) {
+  return ConfigFromDocument(YAML::Node(), kEmbeddedSource, env);
+}
+
+absl::string_view StorageBackendName(StorageBackend backend) {
+  return NameOf(kStorageBackends, backend);
+}
+absl::string_view LogFormatName(LogFormat format) {
+  return NameOf(kLogFormats, format);
+}
+absl::string_view JitterModeName(JitterMode mode) {
+  return NameOf(kJitterModes, mode);
+}
+absl::string_view CheckTypeName(CheckType type) {
+  return NameOf(kCheckTypes, type);
+}
+
+}  // namespace crossbridge

@@ -1,0 +1,219 @@
+// Typed CrossBridge configuration (crossbridge.yml) and its loader.
+//
+// A Config is a plain value: immutable once loaded. The server shares it as
+// std::shared_ptr<const Config>; a reload builds a new one and swaps the
+// pointer. Every field has a default (DefaultConfig()), equal to the shipped
+// crossbridge.yml; every leaf can be overridden by an environment variable
+// named CROSSBRIDGE_ + its key path upper-cased with '.' -> '_', e.g.
+// CROSSBRIDGE_STORAGE_BACKEND or
+// CROSSBRIDGE_RUNTIME_RATE_LIMITING_DEFAULTS_SEARCH_CAPACITY.
+//
+// Errors are absl::InvalidArgumentError whose message starts with the place
+// and key path:  "crossbridge.yml:7:17: runtime.rate_limiting.defaults.search.
+// capacity: must be > 0". Line and column are 1-based. An error that comes
+// from an environment variable names the variable instead of a position.
+#ifndef CROSSBRIDGE_COMMON_CONFIG_H_
+#define CROSSBRIDGE_COMMON_CONFIG_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace crossbridge {
+
+// ---- server ---------------------------------------------------------------
+struct ServerConfig {
+  // host:port for the gRPC listener. Port 0 picks a free port.
+  std::string listen_address = "127.0.0.1:50051";
+  // On SIGTERM/SIGINT: health turns NOT_SERVING at once, new calls are still
+  // served for drain_grace (so load balancers notice), then the listener
+  // closes and in-flight calls get up to shutdown_timeout to finish.
+  absl::Duration drain_grace = absl::Seconds(2);
+  absl::Duration shutdown_timeout = absl::Seconds(10);
+};
+
+// ---- storage --------------------------------------------------------------
+enum class StorageBackend { kMemory, kRedis };
+
+struct MemoryStorageConfig {
+  // Number of independently locked shards of the bucket map.
+  int shards = 16;
+  // Hard bound on live buckets; beyond it the buckets closest to full are
+  // evicted first.
+  int64_t max_buckets = 1'000'000;
+};
+
+struct RedisStorageConfig {
+  // redis://[:password@]host:port[/db]. Validated at load time.
+  std::string url = "redis://127.0.0.1:6379/0";
+  // Parsed from url:
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  int db = 0;
+  std::string password;  // from the URL or password_env; never logged
+  // Name of an environment variable holding the password; when set (and the
+  // variable is non-empty) it wins over a password in the URL.
+  std::string password_env;
+  // Worker threads, each owning one connection and pipelining its queue.
+  int connections = 2;
+  // Budget of one store call, from enqueue to reply. A call that misses it
+  // completes with DEADLINE_EXCEEDED and the operation's on_store_failure.
+  absl::Duration timeout = absl::Milliseconds(100);
+  absl::Duration connect_timeout = absl::Milliseconds(200);
+  // Reconnect attempts back off exponentially (jittered) up to this.
+  absl::Duration reconnect_max_backoff = absl::Seconds(1);
+};
+
+struct StorageConfig {
+  StorageBackend backend = StorageBackend::kMemory;
+  MemoryStorageConfig memory;
+  RedisStorageConfig redis;
+};
+
+// ---- logging --------------------------------------------------------------
+enum class LogFormat { kText, kJson };
+
+struct LoggingConfig {
+  // trace | debug | info | warn | error | critical | off
+  std::string level = "info";
+  LogFormat format = LogFormat::kText;
+};
+
+// ---- runtime.rate_limiting ------------------------------------------------
+// What AcquirePermit does when the store (Redis) fails or times out.
+enum class StoreFailurePolicy {
+  kLocal,  // fall back to an in-process bucket of the same rule (default)
+  kAllow,  // fail open: allowed
+  kDeny,   // fail closed: UNAVAILABLE
+};
+
+struct RateLimitRule {
+  int64_t capacity = 0;                 // > 0, <= 1e9
+  absl::Duration window = absl::ZeroDuration();  // > 0, <= 365 days
+  StoreFailurePolicy on_store_failure = StoreFailurePolicy::kLocal;
+};
+
+struct RateLimitingConfig {
+  // false: every AcquirePermit is allowed without touching the store.
+  bool enabled = true;
+  // Operation name -> rule ("defaults" in YAML). Operation names match
+  // [A-Za-z0-9_.-]{1,64} (no ':' so bucket keys cannot collide).
+  std::map<std::string, RateLimitRule> operations;
+  // Rule for operations not listed above; absent means NOT_FOUND.
+  std::optional<RateLimitRule> default_rule;
+  // Memory store: a shard sweeps idle (full) buckets once it holds this many.
+  int64_t cleanup_threshold = 1000;
+};
+
+// ---- runtime.retry --------------------------------------------------------
+enum class JitterMode { kNone, kFull, kEqual, kDecorrelated };
+
+struct RetryPolicyConfig {
+  int max_attempts = 3;                            // >= 1
+  absl::Duration base_delay = absl::Milliseconds(500);
+  absl::Duration max_delay = absl::Seconds(5);     // >= base_delay
+  double exponential_base = 2.0;                   // >= 1
+  JitterMode jitter = JitterMode::kFull;           // YAML: true|false|full|equal|decorrelated|none
+  // HTTP statuses that may be retried; empty means RetryConfig's list.
+  std::vector<int> retryable_codes;
+};
+
+struct RetryConfig {
+  bool enabled = true;
+  // Policy name -> policy. YAML key "<name>_policy"; a policy that omits a
+  // field inherits it from default_policy.
+  std::map<std::string, RetryPolicyConfig> policies;
+  std::vector<int> retryable_codes = {429, 500, 502, 503, 504};
+};
+
+// ---- runtime.health_checks ------------------------------------------------
+enum class CheckType { kPing, kTcp, kHttp, kGrpc, kEmbed };
+
+struct HealthProviderConfig {
+  bool enabled = true;
+  CheckType check_type = CheckType::kTcp;
+  // host:port for tcp and ping, a URL for http and embed, a gRPC target for
+  // grpc. Required when enabled.
+  std::string target;
+  // Unset fields inherit the health_checks section's values.
+  absl::Duration interval = absl::Seconds(30);
+  absl::Duration timeout = absl::Seconds(10);
+  int failure_threshold = 3;
+  // embed: name of the environment variable holding the API key (optional).
+  std::string api_key_env;
+  // Retry policy callers should use for this dependency (must exist).
+  std::string retry_policy = "default";
+};
+
+struct HealthChecksConfig {
+  bool enabled = true;
+  absl::Duration interval = absl::Seconds(30);
+  absl::Duration timeout = absl::Seconds(10);   // < interval
+  int failure_threshold = 3;                     // >= 1
+  std::map<std::string, HealthProviderConfig> providers;
+};
+
+struct RuntimeConfig {
+  RateLimitingConfig rate_limiting;
+  RetryConfig retry;
+  HealthChecksConfig health_checks;
+};
+
+struct Config {
+  // Where this config came from ("<embedded default>" or a path).
+  std::string source = "<embedded default>";
+  ServerConfig server;
+  StorageConfig storage;
+  LoggingConfig logging;
+  RuntimeConfig runtime;
+};
+
+// Looks up an environment variable; nullopt when unset. Injected so tests do
+// not touch the process environment.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+// Reads the real process environment.
+EnvLookup ProcessEnv();
+
+// The embedded default: the production-hardening reference's runtime values.
+// Equal to what the shipped crossbridge.yml parses to (a test pins this).
+Config DefaultConfig();
+
+// Parses YAML text. `filename` is only used in error messages. Keys absent
+// from the text keep their defaults; environment overrides apply last and are
+// validated like file values.
+absl::StatusOr<Config> ParseConfig(absl::string_view yaml_text,
+                                   absl::string_view filename,
+                                   const EnvLookup& env);
+
+// Reads and parses a file. NotFound if it cannot be read.
+absl::StatusOr<Config> LoadConfigFile(const std::string& path,
+                                      const EnvLookup& env);
+
+// Discovery: `flag_path` if non-empty, else $CROSSBRIDGE_CONFIG, else
+// crossbridge.yml in `working_dir` or up to 3 parents. Returns nullopt when
+// none exists (the caller then uses DefaultConfig() with env overrides).
+// NotFound if an explicitly named file does not exist.
+absl::StatusOr<std::optional<std::string>> DiscoverConfigPath(
+    const std::string& flag_path, const EnvLookup& env,
+    const std::string& working_dir);
+
+// DefaultConfig() with environment overrides applied and validated.
+absl::StatusOr<Config> DefaultConfigWithEnv(const EnvLookup& env);
+
+// Names used in YAML and messages.
+absl::string_view StorageBackendName(StorageBackend backend);
+absl::string_view LogFormatName(LogFormat format);
+absl::string_view JitterModeName(JitterMode mode);
+absl::string_view CheckTypeName(CheckType type);
+absl::string_view StoreFailurePolicyName(StoreFailurePolicy policy);
+
+}  // namespace crossbridge
+
+#endif  // CROSSBRIDGE_COMMON_CONFIG_H_
