@@ -1,0 +1,20 @@
+// The Lua script that takes permits from a Redis bucket: common/gcra.cc's
+// GcraAcquire, evaluated atomically inside Redis on Redis's own clock (TIME),
+// so replicas with skewed clocks agree.
+//
+//   EVALSHA <sha> 1 <bucket key> <emission interval µs> <capacity> <cost>
+//   -> {allowed (0|1), remaining, retry_after_ms, reset_after_ms}
+//
+// The bucket is one string key holding the TAT in microseconds; it expires
+// exactly when the bucket is full again (a full bucket equals no bucket), so
+// idle buckets cost nothing and their TTL never exceeds one window.
+#ifndef CROSSBRIDGE_SERVER_STORE_REDIS_GCRA_SCRIPT_H_
+#define CROSSBRIDGE_SERVER_STORE_REDIS_GCRA_SCRIPT_H_
+
+namespace crossbridge {
+
+extern const char kRedisGcraScript[];
+
+}  // namespace crossbridge
+
+#endif  // CROSSBRIDGE_SERVER_STORE_REDIS_GCRA_SCRIPT_H_
