@@ -1,0 +1,162 @@
+#include "server/server_main.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/logging.h"
+#include "server/server.h"
+
+namespace crossbridge {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: crossbridge-server [--config PATH] [--listen HOST:PORT]\n"
+    "       crossbridge-server --check-config FILE\n"
+    "\n"
+    "  --config PATH        configuration file (default: $CROSSBRIDGE_CONFIG,\n"
+    "                       else crossbridge.yml in this directory or up to 3\n"
+    "                       parents, else the embedded default)\n"
+    "  --listen HOST:PORT   overrides server.listen_address (port 0 = any)\n"
+    "  --check-config FILE  validate FILE and exit 0 (valid) or 1 (invalid)\n"
+    "\n"
+    "Prints 'CROSSBRIDGE_LISTENING HOST:PORT' on stdout once serving.\n"
+    "Exit codes: 0 ok, 1 invalid configuration, 2 usage, 3 cannot start.\n";
+
+struct Flags {
+  std::string config_path;
+  std::string listen;
+  std::string check_config;
+};
+
+// Accepts "--name value" and "--name=value".
+bool ParseFlags(int argc, char** argv, Flags& flags, std::string& error) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (size_t eq = arg.find('='); absl::StartsWith(arg, "--") && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    std::string* target = nullptr;
+    if (arg == "--config") target = &flags.config_path;
+    if (arg == "--listen") target = &flags.listen;
+    if (arg == "--check-config") target = &flags.check_config;
+    if (target == nullptr) {
+      error = absl::StrCat("unknown argument \"", arg, "\"");
+      return false;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) {
+        error = absl::StrCat(arg, ": missing value");
+        return false;
+      }
+      value = argv[++i];
+    }
+    if (value.empty()) {
+      error = absl::StrCat(arg, ": empty value");
+      return false;
+    }
+    *target = value;
+  }
+  return true;
+}
+
+absl::StatusOr<Config> LoadConfig(const Flags& flags, const EnvLookup& env) {
+  std::error_code ec;
+  std::string cwd = std::filesystem::current_path(ec).string();
+  absl::StatusOr<std::optional<std::string>> path =
+      DiscoverConfigPath(flags.config_path, env, cwd);
+  if (!path.ok()) return path.status();
+  if (!path->has_value()) return DefaultConfigWithEnv(env);
+  return LoadConfigFile(**path, env);
+}
+
+}  // namespace
+
+int RunServerMain(int argc, char** argv) {
+  Flags flags;
+  std::string error;
+  if (argc == 2 && (std::string(argv[1]) == "--help" ||
+                    std::string(argv[1]) == "-h")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (!ParseFlags(argc, argv, flags, error)) {
+    std::cerr << "crossbridge-server: " << error << "\n\n" << kUsage;
+    return 2;
+  }
+  const EnvLookup env = ProcessEnv();
+
+  if (!flags.check_config.empty()) {
+    absl::StatusOr<Config> config = LoadConfigFile(flags.check_config, env);
+    if (!config.ok()) {
+      std::cerr << config.status().message() << "\n";
+      return 1;
+    }
+    std::cout << flags.check_config << ": OK\n";
+    return 0;
+  }
+
+  // Block the stop signals before any thread starts, so only the waiter
+  // below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<Config> loaded = LoadConfig(flags, env);
+  if (!loaded.ok()) {
+    std::cerr << "crossbridge-server: invalid configuration: "
+              << loaded.status().message() << "\n";
+    return 1;
+  }
+  if (!flags.listen.empty()) loaded->server.listen_address = flags.listen;
+  if (absl::Status s = InitLogging(loaded->logging); !s.ok()) {
+    std::cerr << "crossbridge-server: invalid configuration: " << s.message()
+              << "\n";
+    return 1;
+  }
+  Logger("config")->info("configuration from {}", loaded->source);
+
+  auto config = std::make_shared<const Config>(*std::move(loaded));
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Create(config, RealClock::Get());
+  if (!server.ok()) {
+    std::cerr << "crossbridge-server: " << server.status().message() << "\n";
+    return 1;
+  }
+  if (absl::Status s = (*server)->Start(); !s.ok()) {
+    std::cerr << "crossbridge-server: " << s.message() << "\n";
+    return 3;
+  }
+  const std::string& address = config->server.listen_address;
+  std::string host = address.substr(0, address.rfind(':'));
+  std::cout << "CROSSBRIDGE_LISTENING " << host << ":" << (*server)->port()
+            << std::endl;
+
+  std::thread signal_waiter([&stop_signals, srv = server->get()] {
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    Logger("server")->info("received {}, draining",
+                           signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+    srv->Drain();
+  });
+  (*server)->Wait();
+  signal_waiter.join();
+  return 0;
+}
+
+}  // namespace crossbridge

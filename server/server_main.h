@@ -1,0 +1,22 @@
+// The crossbridge-server command line, as a library so tests can drive it.
+//
+//   crossbridge-server [--config PATH] [--listen HOST:PORT]
+//   crossbridge-server --check-config FILE
+//
+// Once listening it prints exactly one line to stdout, for scripts and tests:
+//   CROSSBRIDGE_LISTENING <host>:<port>
+// (the real port when the configured port is 0). Logs go to stderr.
+//
+// SIGTERM / SIGINT start a graceful drain (Server::Drain); the process then
+// exits 0. Exit codes: 0 ok, 1 configuration invalid, 2 usage error,
+// 3 cannot start (e.g. the address cannot be bound).
+#ifndef CROSSBRIDGE_SERVER_SERVER_MAIN_H_
+#define CROSSBRIDGE_SERVER_SERVER_MAIN_H_
+
+namespace crossbridge {
+
+int RunServerMain(int argc, char** argv);
+
+}  // namespace crossbridge
+
+#endif  // CROSSBRIDGE_SERVER_SERVER_MAIN_H_
