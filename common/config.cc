@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -54,6 +55,10 @@ constexpr Named<CheckType> kCheckTypes[] = {{"ping", CheckType::kPing},
                                             {"http", CheckType::kHttp},
                                             {"grpc", CheckType::kGrpc},
                                             {"embed", CheckType::kEmbed}};
+constexpr Named<StoreFailurePolicy> kStoreFailurePolicies[] = {
+    {"local", StoreFailurePolicy::kLocal},
+    {"allow", StoreFailurePolicy::kAllow},
+    {"deny", StoreFailurePolicy::kDeny}};
 constexpr absl::string_view kLogLevels[] = {"trace", "debug",    "info", "warn",
                                             "error", "critical", "off"};
 
@@ -76,9 +81,9 @@ std::vector<absl::string_view> NamesOf(const Named<E> (&table)[N]) {
 template <typename E, std::size_t N>
 absl::Status ReadEnum(const YamlReader& reader, const YamlMap& map,
                       absl::string_view key, const Named<E> (&table)[N],
-                      E* out) {
+                      E* out, ValueOrigin* origin = nullptr) {
   std::string name(NameOf(table, *out));
-  RETURN_IF_ERROR(reader.ReadChoice(map, key, NamesOf(table), &name));
+  RETURN_IF_ERROR(reader.ReadChoice(map, key, NamesOf(table), &name, origin));
   for (const Named<E>& entry : table) {
     if (entry.name == name) *out = entry.value;
   }
@@ -117,6 +122,163 @@ bool IsValidEnvVarName(absl::string_view name) {
   for (char c : name) {
     if (!IsNameChar(c, /*allow_dot_dash=*/false)) return false;
   }
+  return true;
+}
+
+// ---- Redis URLs ---------------------------------------------------------------
+
+// redis://[[user]:password@]host[:port][/db]. No percent-decoding; a password
+// may contain '@' and '/' (the userinfo ends at the last '@').
+constexpr absl::string_view kRedisScheme = "redis://";
+constexpr int kDefaultRedisPort = 6379;
+constexpr int kMaxRedisDb = 15;
+
+bool IsSpaceOrControl(char c) {
+  const unsigned char u = static_cast<unsigned char>(c);
+  return u <= 0x20 || u == 0x7f;
+}
+
+bool AllDigits(absl::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!absl::ascii_isdigit(c)) return false;
+  }
+  return true;
+}
+
+// The URL with its password (or a userinfo without ':', which may be one)
+// replaced by "***", for error messages. Works on any text, well-formed or
+// not.
+std::string MaskRedisUrl(absl::string_view url) {
+  const std::size_t scheme_end = url.find("://");
+  const std::size_t start =
+      scheme_end == absl::string_view::npos ? 0 : scheme_end + 3;
+  const std::size_t at = url.rfind('@');
+  if (at == absl::string_view::npos || at < start) return std::string(url);
+  const absl::string_view userinfo = url.substr(start, at - start);
+  const std::size_t colon = userinfo.find(':');
+  const absl::string_view kept = colon == absl::string_view::npos
+                                     ? absl::string_view()
+                                     : userinfo.substr(0, colon + 1);
+  return absl::StrCat(url.substr(0, start), kept, "***", url.substr(at));
+}
+
+// Fills out->host, port, db and password from `url`; on failure sets *what
+// (which never contains the password) and leaves *out.
+bool ParseRedisUrl(absl::string_view url, RedisStorageConfig* out,
+                   std::string* what) {
+  if (url.size() < kRedisScheme.size() ||
+      !absl::EqualsIgnoreCase(url.substr(0, kRedisScheme.size()),
+                              kRedisScheme)) {
+    *what = "the scheme must be redis:// (rediss:// and unix sockets are not "
+            "supported)";
+    return false;
+  }
+  absl::string_view rest = url.substr(kRedisScheme.size());
+
+  // Userinfo: up to the last '@'.
+  std::string password;
+  const std::size_t at = rest.rfind('@');
+  if (at != absl::string_view::npos) {
+    const absl::string_view userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    const std::size_t colon = userinfo.find(':');
+    if (colon == absl::string_view::npos) {
+      *what = "the part before '@' must be :password or user:password";
+      return false;
+    }
+    for (char c : userinfo) {
+      if (IsSpaceOrControl(c)) {
+        *what = "the user and password must not contain spaces or control "
+                "characters";
+        return false;
+      }
+    }
+    password = std::string(userinfo.substr(colon + 1));
+  }
+  for (char c : rest) {
+    if (IsSpaceOrControl(c)) {
+      *what = "must not contain spaces or control characters";
+      return false;
+    }
+  }
+
+  // host[:port] up to the first '/', then the optional /db.
+  const std::size_t slash = rest.find('/');
+  absl::string_view hostport = rest.substr(0, slash);
+  absl::string_view path = slash == absl::string_view::npos
+                               ? absl::string_view()
+                               : rest.substr(slash + 1);
+  absl::string_view host;
+  absl::string_view port_text;
+  bool has_port = false;
+  if (absl::StartsWith(hostport, "[")) {  // [IPv6]
+    const std::size_t close = hostport.find(']');
+    if (close == absl::string_view::npos) {
+      *what = "missing ']' after the IPv6 host";
+      return false;
+    }
+    host = hostport.substr(1, close - 1);
+    absl::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') {
+        *what = "expected ':port' or '/db' after the IPv6 host";
+        return false;
+      }
+      has_port = true;
+      port_text = after.substr(1);
+    }
+    for (char c : host) {
+      if (!absl::ascii_isxdigit(c) && c != ':' && c != '.') {
+        *what = absl::StrCat("invalid IPv6 host \"", absl::CEscape(host),
+                             "\"");
+        return false;
+      }
+    }
+  } else {
+    const std::size_t colon = hostport.rfind(':');
+    host = hostport.substr(0, colon);
+    if (colon != absl::string_view::npos) {
+      has_port = true;
+      port_text = hostport.substr(colon + 1);
+    }
+    for (char c : host) {
+      if (!absl::ascii_isalnum(c) && c != '.' && c != '-' && c != '_') {
+        *what = absl::StrCat("invalid host \"", absl::CEscape(host),
+                             "\" (expected a host name or an IP address)");
+        return false;
+      }
+    }
+  }
+  if (host.empty()) {
+    *what = "the host is required";
+    return false;
+  }
+
+  int port = kDefaultRedisPort;
+  if (has_port) {
+    if (!AllDigits(port_text) || port_text.size() > 5 ||
+        !absl::SimpleAtoi(port_text, &port) || port < 1 || port > 65535) {
+      *what = absl::StrCat("the port must be an integer 1..65535, got \"",
+                           absl::CEscape(port_text), "\"");
+      return false;
+    }
+  }
+
+  int db = 0;
+  if (!path.empty()) {
+    if (!AllDigits(path) || path.size() > 2 || !absl::SimpleAtoi(path, &db) ||
+        db > kMaxRedisDb) {
+      *what = absl::StrCat("the database (/db) must be an integer 0..",
+                           kMaxRedisDb, ", got \"", absl::CEscape(path), "\"");
+      return false;
+    }
+  }
+
+  out->host = std::string(host);
+  out->port = port;
+  out->db = db;
+  out->password = std::move(password);
   return true;
 }
 
@@ -256,14 +418,57 @@ class ConfigParser {
   }
 
   absl::Status ReadStorage(const YamlMap& m, StorageConfig* out) const {
-    RETURN_IF_ERROR(r_.CheckKeys(m, {"backend", "memory"}));
+    RETURN_IF_ERROR(r_.CheckKeys(m, {"backend", "memory", "redis"}));
     RETURN_IF_ERROR(
         ReadEnum(r_, m, "backend", kStorageBackends, &out->backend));
     ASSIGN_OR_RETURN(YamlMap memory, r_.Child(m, "memory"));
     RETURN_IF_ERROR(r_.CheckKeys(memory, {"shards", "max_buckets"}));
     RETURN_IF_ERROR(r_.ReadInt(memory, "shards", 1, 4096, &out->memory.shards));
-    return r_.ReadInt(memory, "max_buckets", int64_t{1},
-                      int64_t{1'000'000'000'000}, &out->memory.max_buckets);
+    RETURN_IF_ERROR(r_.ReadInt(memory, "max_buckets", int64_t{1},
+                               int64_t{1'000'000'000'000},
+                               &out->memory.max_buckets));
+    ASSIGN_OR_RETURN(YamlMap redis, r_.Child(m, "redis"));
+    return ReadRedis(redis, &out->redis);
+  }
+
+  // storage.redis: validated whatever the backend, so a bad section is found
+  // before someone switches to it.
+  absl::Status ReadRedis(const YamlMap& m, RedisStorageConfig* out) const {
+    RETURN_IF_ERROR(r_.CheckKeys(
+        m, {"url", "password_env", "connections", "timeout_seconds",
+            "connect_timeout_seconds", "reconnect_max_backoff_seconds"}));
+    ValueOrigin url, password_env;
+    RETURN_IF_ERROR(r_.ReadString(m, "url", &out->url, &url));
+    RETURN_IF_ERROR(
+        r_.ReadString(m, "password_env", &out->password_env, &password_env));
+    RETURN_IF_ERROR(r_.ReadInt(m, "connections", 1, 64, &out->connections));
+    RETURN_IF_ERROR(r_.ReadDuration(m, "timeout_seconds", false,
+                                    absl::Seconds(60), &out->timeout));
+    RETURN_IF_ERROR(r_.ReadDuration(m, "connect_timeout_seconds", false,
+                                    absl::Seconds(60), &out->connect_timeout));
+    RETURN_IF_ERROR(r_.ReadDuration(m, "reconnect_max_backoff_seconds", false,
+                                    absl::Seconds(300),
+                                    &out->reconnect_max_backoff));
+
+    // Never echo the password: errors show the URL masked.
+    std::string what;
+    if (!ParseRedisUrl(out->url, out, &what)) {
+      return r_.Error(url, m.PathOf("url"),
+                      absl::StrCat("invalid Redis URL \"",
+                                   absl::CEscape(MaskRedisUrl(out->url)),
+                                   "\": ", what));
+    }
+    if (!out->password_env.empty()) {
+      if (!IsValidEnvVarName(out->password_env)) {
+        return r_.Error(password_env, m.PathOf("password_env"),
+                        absl::StrCat("\"", absl::CEscape(out->password_env),
+                                     "\" is not an environment variable "
+                                     "name"));
+      }
+      std::optional<std::string> password = r_.LookupEnv(out->password_env);
+      if (password && !password->empty()) out->password = *std::move(password);
+    }
+    return absl::OkStatus();
   }
 
   absl::Status ReadLogging(const YamlMap& m, LoggingConfig* out) const {
@@ -323,18 +528,22 @@ class ConfigParser {
     return absl::OkStatus();
   }
 
-  // Overlays capacity and window_seconds on *rule. `complete`: *rule holds no
-  // values of its own, so if `m` is in the file or any key is set, both must
-  // be set.
+  // Overlays capacity, window_seconds and on_store_failure on *rule.
+  // `complete`: *rule holds no values of its own, so if `m` is in the file or
+  // any key is set, capacity and window_seconds must be set.
   absl::Status ReadRule(const YamlMap& m, bool complete, RateLimitRule* rule,
                         bool* any_set) const {
-    RETURN_IF_ERROR(r_.CheckKeys(m, {"capacity", "window_seconds"}));
-    ValueOrigin capacity, window;
+    RETURN_IF_ERROR(
+        r_.CheckKeys(m, {"capacity", "window_seconds", "on_store_failure"}));
+    ValueOrigin capacity, window, on_store_failure;
     RETURN_IF_ERROR(r_.ReadInt(m, "capacity", int64_t{1}, kMaxCapacity,
                                &rule->capacity, &capacity));
     RETURN_IF_ERROR(r_.ReadDuration(m, "window_seconds", false, kMaxDuration,
                                     &rule->window, &window));
-    *any_set = capacity.explicit_value || window.explicit_value;
+    RETURN_IF_ERROR(ReadEnum(r_, m, "on_store_failure", kStoreFailurePolicies,
+                             &rule->on_store_failure, &on_store_failure));
+    *any_set = capacity.explicit_value || window.explicit_value ||
+               on_store_failure.explicit_value;
     if (!m.present() && !*any_set) return absl::OkStatus();
     if (complete && !capacity.explicit_value) {
       return r_.Error(YamlReader::OriginOf(m), m.path(),
@@ -698,6 +907,9 @@ absl::string_view JitterModeName(JitterMode mode) {
 }
 absl::string_view CheckTypeName(CheckType type) {
   return NameOf(kCheckTypes, type);
+}
+absl::string_view StoreFailurePolicyName(StoreFailurePolicy policy) {
+  return NameOf(kStoreFailurePolicies, policy);
 }
 
 }  // namespace crossbridge

@@ -60,7 +60,7 @@ struct RedisStorageConfig {
   std::string password;  // from the URL or password_env; never logged
   // Name of an environment variable holding the password; when set (and the
   // variable is non-empty) it wins over a password in the URL.
-  std::string password_env;
+  std::string password_env = "CROSSBRIDGE_REDIS_PASSWORD";
   // Worker threads, each owning one connection and pipelining its queue.
   int connections = 2;
   // Budget of one store call, from enqueue to reply. A call that misses it

@@ -162,6 +162,11 @@ class YamlReader {
   static std::string EnvVarName(absl::string_view path);
 
   const std::string& filename() const { return filename_; }
+  // The injected environment's value of `name`; nullopt when unset or when
+  // there is no environment. For values that name a variable (password_env).
+  std::optional<std::string> LookupEnv(const std::string& name) const {
+    return env_ ? env_(name) : std::nullopt;
+  }
 
  private:
   absl::StatusOr<YamlMap> MakeMap(const YAML::Node& node,

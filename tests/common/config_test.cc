@@ -27,6 +27,7 @@ using ::testing::ElementsAre;
 using ::testing::Eq;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr char kFile[] = "crossbridge.yml";
@@ -68,6 +69,20 @@ std::string ShippedConfigPath() {
 void ExpectRuleEq(const RateLimitRule& a, const RateLimitRule& b) {
   EXPECT_EQ(a.capacity, b.capacity);
   EXPECT_EQ(a.window, b.window);
+  EXPECT_EQ(a.on_store_failure, b.on_store_failure);
+}
+
+void ExpectRedisEq(const RedisStorageConfig& a, const RedisStorageConfig& b) {
+  EXPECT_EQ(a.url, b.url);
+  EXPECT_EQ(a.host, b.host);
+  EXPECT_EQ(a.port, b.port);
+  EXPECT_EQ(a.db, b.db);
+  EXPECT_EQ(a.password, b.password);
+  EXPECT_EQ(a.password_env, b.password_env);
+  EXPECT_EQ(a.connections, b.connections);
+  EXPECT_EQ(a.timeout, b.timeout);
+  EXPECT_EQ(a.connect_timeout, b.connect_timeout);
+  EXPECT_EQ(a.reconnect_max_backoff, b.reconnect_max_backoff);
 }
 
 void ExpectPolicyEq(const RetryPolicyConfig& a, const RetryPolicyConfig& b) {
@@ -106,6 +121,7 @@ void ExpectConfigEq(const Config& a, const Config& b) {
   EXPECT_EQ(a.storage.backend, b.storage.backend);
   EXPECT_EQ(a.storage.memory.shards, b.storage.memory.shards);
   EXPECT_EQ(a.storage.memory.max_buckets, b.storage.memory.max_buckets);
+  ExpectRedisEq(a.storage.redis, b.storage.redis);
   EXPECT_EQ(a.logging.level, b.logging.level);
   EXPECT_EQ(a.logging.format, b.logging.format);
 
@@ -155,6 +171,17 @@ TEST(DefaultConfigTest, HasTheProductionHardeningValues) {
   EXPECT_EQ(c.storage.backend, StorageBackend::kMemory);
   EXPECT_EQ(c.storage.memory.shards, 16);
   EXPECT_EQ(c.storage.memory.max_buckets, 1'000'000);
+  const RedisStorageConfig& redis = c.storage.redis;
+  EXPECT_EQ(redis.url, "redis://127.0.0.1:6379/0");
+  EXPECT_EQ(redis.host, "127.0.0.1");
+  EXPECT_EQ(redis.port, 6379);
+  EXPECT_EQ(redis.db, 0);
+  EXPECT_EQ(redis.password, "");
+  EXPECT_EQ(redis.password_env, "CROSSBRIDGE_REDIS_PASSWORD");
+  EXPECT_EQ(redis.connections, 2);
+  EXPECT_EQ(redis.timeout, absl::Milliseconds(100));
+  EXPECT_EQ(redis.connect_timeout, absl::Milliseconds(200));
+  EXPECT_EQ(redis.reconnect_max_backoff, absl::Seconds(1));
   EXPECT_EQ(c.logging.level, "info");
   EXPECT_EQ(c.logging.format, LogFormat::kText);
 
@@ -171,6 +198,9 @@ TEST(DefaultConfigTest, HasTheProductionHardeningValues) {
   for (const auto& [name, capacity] : capacities) {
     EXPECT_EQ(rl.operations.at(name).capacity, capacity) << name;
     EXPECT_EQ(rl.operations.at(name).window, absl::Seconds(60)) << name;
+    EXPECT_EQ(rl.operations.at(name).on_store_failure,
+              StoreFailurePolicy::kLocal)
+        << name;
   }
 
   const RetryConfig& retry = c.runtime.retry;
@@ -645,6 +675,314 @@ TEST(RateLimitingConfigTest, DefaultsInTheFileReplaceTheBuiltInOperations) {
               HasSubstr("cleanup_threshold: must be >= 1, got 0"));
 }
 
+TEST(RateLimitingConfigTest, OnStoreFailureIsParsedPerRule) {
+  absl::StatusOr<Config> config = Parse(
+      "runtime:\n"
+      "  rate_limiting:\n"
+      "    defaults:\n"
+      "      search: {capacity: 3, window_seconds: 1, on_store_failure: deny}\n"
+      "      upload: {capacity: 3, window_seconds: 1, on_store_failure: allow}\n"
+      "      embed: {capacity: 3, window_seconds: 1, on_store_failure: local}\n"
+      "      plain: {capacity: 3, window_seconds: 1}\n"
+      "    default_rule:\n"
+      "      capacity: 7\n"
+      "      window_seconds: 10\n"
+      "      on_store_failure: allow\n");
+  ASSERT_THAT(config, IsOk());
+  const RateLimitingConfig& rl = config->runtime.rate_limiting;
+  EXPECT_EQ(rl.operations.at("search").on_store_failure,
+            StoreFailurePolicy::kDeny);
+  EXPECT_EQ(rl.operations.at("upload").on_store_failure,
+            StoreFailurePolicy::kAllow);
+  EXPECT_EQ(rl.operations.at("embed").on_store_failure,
+            StoreFailurePolicy::kLocal);
+  EXPECT_EQ(rl.operations.at("plain").on_store_failure,
+            StoreFailurePolicy::kLocal);
+  ASSERT_TRUE(rl.default_rule.has_value());
+  EXPECT_EQ(rl.default_rule->on_store_failure, StoreFailurePolicy::kAllow);
+
+  // The environment overrides it on a built-in operation.
+  absl::StatusOr<Config> from_env = Parse(
+      "", {{"CROSSBRIDGE_RUNTIME_RATE_LIMITING_DEFAULTS_SEARCH_ON_STORE_"
+            "FAILURE",
+            "deny"}});
+  ASSERT_THAT(from_env, IsOk());
+  EXPECT_EQ(
+      from_env->runtime.rate_limiting.operations.at("search").on_store_failure,
+      StoreFailurePolicy::kDeny);
+  EXPECT_EQ(from_env->runtime.rate_limiting.operations.at("search").capacity,
+            30);
+}
+
+TEST(RateLimitingConfigTest, BadOnStoreFailureNamesLineColumnAndPath) {
+  EXPECT_EQ(ParseError("runtime:\n"
+                       "  rate_limiting:\n"
+                       "    defaults:\n"
+                       "      search:\n"
+                       "        capacity: 5\n"
+                       "        window_seconds: 60\n"
+                       "        on_store_failure: open\n"),
+            "crossbridge.yml:7:27: runtime.rate_limiting.defaults.search."
+            "on_store_failure: expected one of local, allow, deny; got "
+            "\"open\"");
+  EXPECT_EQ(ParseError("runtime: {rate_limiting: {default_rule: {capacity: 1, "
+                       "window_seconds: 1, on_store_failure: true}}}\n"),
+            "crossbridge.yml:1:92: runtime.rate_limiting.default_rule."
+            "on_store_failure: expected one of local, allow, deny; got "
+            "\"true\"");
+  EXPECT_EQ(
+      ParseError("", {{"CROSSBRIDGE_RUNTIME_RATE_LIMITING_DEFAULTS_EMBED_ON_"
+                       "STORE_FAILURE",
+                       "Deny"}}),
+      "environment CROSSBRIDGE_RUNTIME_RATE_LIMITING_DEFAULTS_EMBED_ON_STORE_"
+      "FAILURE: expected one of local, allow, deny; got \"Deny\"");
+  // on_store_failure alone does not make a default_rule.
+  EXPECT_EQ(ParseError("runtime:\n"
+                       "  rate_limiting:\n"
+                       "    default_rule: {on_store_failure: deny}\n"),
+            "crossbridge.yml:3:19: runtime.rate_limiting.default_rule: "
+            "missing required key \"capacity\"");
+  EXPECT_THAT(
+      DefaultConfigWithEnv(FakeEnv(
+          {{"CROSSBRIDGE_RUNTIME_RATE_LIMITING_DEFAULT_RULE_ON_STORE_FAILURE",
+            "deny"}})),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("default_rule: missing required key \"capacity\"")));
+}
+
+// ---- storage.redis ----------------------------------------------------------
+
+// The storage.redis section of a parse that must succeed.
+RedisStorageConfig ParseRedis(absl::string_view redis_yaml,
+                              std::map<std::string, std::string> env = {}) {
+  absl::StatusOr<Config> config =
+      Parse(absl::StrCat("storage:\n  redis:\n", redis_yaml), std::move(env));
+  EXPECT_THAT(config, IsOk());
+  return config.ok() ? config->storage.redis : RedisStorageConfig();
+}
+
+// The error of a storage.redis.url that must be rejected.
+std::string UrlError(absl::string_view url) {
+  return ParseError(absl::StrCat("storage:\n  redis:\n    url: \"", url,
+                                 "\"\n"));
+}
+
+TEST(RedisConfigTest, ParsesAllKeys) {
+  const RedisStorageConfig redis =
+      ParseRedis("    url: redis://cache.internal:6380/3\n"
+                 "    password_env: \"\"\n"
+                 "    connections: 8\n"
+                 "    timeout_seconds: 0.05\n"
+                 "    connect_timeout_seconds: 1.5\n"
+                 "    reconnect_max_backoff_seconds: 30\n");
+  EXPECT_EQ(redis.url, "redis://cache.internal:6380/3");
+  EXPECT_EQ(redis.host, "cache.internal");
+  EXPECT_EQ(redis.port, 6380);
+  EXPECT_EQ(redis.db, 3);
+  EXPECT_EQ(redis.password, "");
+  EXPECT_EQ(redis.password_env, "");
+  EXPECT_EQ(redis.connections, 8);
+  EXPECT_EQ(redis.timeout, absl::Milliseconds(50));
+  EXPECT_EQ(redis.connect_timeout, absl::Milliseconds(1500));
+  EXPECT_EQ(redis.reconnect_max_backoff, absl::Seconds(30));
+}
+
+TEST(RedisConfigTest, UrlForms) {
+  struct Case {
+    std::string url, host;
+    int port, db;
+    std::string password;
+  };
+  const std::vector<Case> cases = {
+      {"redis://cache", "cache", 6379, 0, ""},
+      {"redis://cache/", "cache", 6379, 0, ""},
+      {"redis://10.0.0.7:7000", "10.0.0.7", 7000, 0, ""},
+      {"redis://cache/15", "cache", 6379, 15, ""},
+      {"redis://:s3cret@cache:6380/2", "cache", 6380, 2, "s3cret"},
+      {"redis://default:s3cret@cache", "cache", 6379, 0, "s3cret"},
+      {"redis://:p@ss/w:rd@cache:1/1", "cache", 1, 1, "p@ss/w:rd"},
+      {"redis://:@cache", "cache", 6379, 0, ""},
+      {"REDIS://cache:65535", "cache", 65535, 0, ""},
+      {"redis://[::1]:6390/4", "::1", 6390, 4, ""},
+      {"redis://[::1]", "::1", 6379, 0, ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.url);
+    const RedisStorageConfig redis =
+        ParseRedis(absl::StrCat("    url: \"", c.url, "\"\n"));
+    EXPECT_EQ(redis.url, c.url);
+    EXPECT_EQ(redis.host, c.host);
+    EXPECT_EQ(redis.port, c.port);
+    EXPECT_EQ(redis.db, c.db);
+    EXPECT_EQ(redis.password, c.password);
+  }
+}
+
+TEST(RedisConfigTest, BadUrlsArePositionedErrors) {
+  EXPECT_EQ(UrlError("http://cache:6379"),
+            "crossbridge.yml:3:10: storage.redis.url: invalid Redis URL "
+            "\"http://cache:6379\": the scheme must be redis:// (rediss:// "
+            "and unix sockets are not supported)");
+  EXPECT_THAT(UrlError("rediss://cache"), HasSubstr("the scheme must be"));
+  EXPECT_THAT(UrlError("cache:6379"), HasSubstr("the scheme must be"));
+  EXPECT_EQ(UrlError("redis://cache:0/1"),
+            "crossbridge.yml:3:10: storage.redis.url: invalid Redis URL "
+            "\"redis://cache:0/1\": the port must be an integer 1..65535, "
+            "got \"0\"");
+  EXPECT_THAT(UrlError("redis://cache:65536"),
+              HasSubstr("the port must be an integer 1..65535, got "
+                        "\"65536\""));
+  EXPECT_THAT(UrlError("redis://cache:http"),
+              HasSubstr("the port must be an integer 1..65535, got "
+                        "\"http\""));
+  EXPECT_THAT(UrlError("redis://cache:/0"),
+              HasSubstr("the port must be an integer 1..65535, got \"\""));
+  EXPECT_THAT(UrlError("redis://cache:+80"), HasSubstr("the port must be"));
+  EXPECT_THAT(UrlError("redis://cache/16"),
+              HasSubstr("the database (/db) must be an integer 0..15, got "
+                        "\"16\""));
+  EXPECT_THAT(UrlError("redis://cache/0?timeout=1"),
+              HasSubstr("the database (/db) must be"));
+  EXPECT_THAT(UrlError("redis://cache/a"), HasSubstr("the database (/db)"));
+  EXPECT_THAT(UrlError("redis://"), HasSubstr(": the host is required"));
+  EXPECT_THAT(UrlError("redis://:6379/0"), HasSubstr(": the host is required"));
+  EXPECT_THAT(UrlError("redis://ca che:6379"),
+              HasSubstr("must not contain spaces or control characters"));
+  EXPECT_THAT(UrlError("redis://cache\\t:6379"),
+              HasSubstr("must not contain spaces or control characters"));
+  EXPECT_THAT(UrlError("redis://cache,x:1"), HasSubstr("invalid host"));
+  EXPECT_THAT(UrlError("redis://[::1:6379"), HasSubstr("missing ']'"));
+}
+
+TEST(RedisConfigTest, ErrorsNeverShowThePassword) {
+  const std::vector<std::string> urls = {
+      "redis://:hunter2@:6379/0",           // no host
+      "redis://user:hunter2@cache:99999",   // bad port
+      "redis://:hunter2@cache/42",          // bad db
+      "http://:hunter2@cache",              // bad scheme
+      "redis:/:hunter2@cache",              // bad scheme, no "//"
+      "redis://:hunter2 x@cache",           // space in the password
+      "redis://:hunt\\ter2@cache",          // control character
+      "redis://hunter2@cache",              // userinfo without ':'
+      "redis://:hunter2@ca che",            // space in the host
+  };
+  for (const std::string& url : urls) {
+    SCOPED_TRACE(url);
+    const std::string error = UrlError(url);
+    EXPECT_THAT(error, StartsWith("crossbridge.yml:3:10: storage.redis.url: "
+                                  "invalid Redis URL \""));
+    EXPECT_THAT(error, Not(HasSubstr("hunter")));
+    EXPECT_THAT(error, Not(HasSubstr("hunt")));
+    EXPECT_THAT(error, HasSubstr("***@"));
+  }
+  EXPECT_THAT(UrlError("redis://user:hunter2@cache:99999"),
+              HasSubstr("\"redis://user:***@cache:99999\""));
+  EXPECT_THAT(UrlError("redis://hunter2@cache"),
+              HasSubstr("\"redis://***@cache\": the part before '@' must be "
+                        ":password or user:password"));
+  // From the environment too.
+  const std::string from_env = ParseError(
+      "", {{"CROSSBRIDGE_STORAGE_REDIS_URL", "redis://:hunter2@cache:0"}});
+  EXPECT_THAT(from_env,
+              StartsWith("environment CROSSBRIDGE_STORAGE_REDIS_URL: invalid "
+                         "Redis URL \"redis://:***@cache:0\""));
+  EXPECT_THAT(from_env, Not(HasSubstr("hunter2")));
+}
+
+TEST(RedisConfigTest, PasswordEnvWinsOverTheUrl) {
+  const std::string url = "    url: redis://:from-url@cache\n";
+  // Set and non-empty: wins.
+  EXPECT_EQ(ParseRedis(url + "    password_env: MY_REDIS_PW\n",
+                       {{"MY_REDIS_PW", "from-env"}})
+                .password,
+            "from-env");
+  // Unset or empty: the URL's password stays.
+  EXPECT_EQ(ParseRedis(url + "    password_env: MY_REDIS_PW\n").password,
+            "from-url");
+  EXPECT_EQ(ParseRedis(url + "    password_env: MY_REDIS_PW\n",
+                       {{"MY_REDIS_PW", ""}})
+                .password,
+            "from-url");
+  // Off: the variable is not read.
+  EXPECT_EQ(ParseRedis(url + "    password_env: \"\"\n",
+                       {{"CROSSBRIDGE_REDIS_PASSWORD", "from-env"}})
+                .password,
+            "from-url");
+  // The default variable, with and without a file.
+  EXPECT_EQ(ParseRedis(url, {{"CROSSBRIDGE_REDIS_PASSWORD", "dflt"}}).password,
+            "dflt");
+  absl::StatusOr<Config> defaults = DefaultConfigWithEnv(
+      FakeEnv({{"CROSSBRIDGE_REDIS_PASSWORD", "dflt"}}));
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_EQ(defaults->storage.redis.password, "dflt");
+  // password_env itself can be overridden.
+  EXPECT_EQ(ParseRedis(url, {{"CROSSBRIDGE_STORAGE_REDIS_PASSWORD_ENV", "PW2"},
+                             {"PW2", "second"}})
+                .password,
+            "second");
+  EXPECT_EQ(ParseError("storage: {redis: {password_env: \"MY-PW\"}}\n"),
+            "crossbridge.yml:1:33: storage.redis.password_env: \"MY-PW\" is "
+            "not an environment variable name");
+}
+
+TEST(RedisConfigTest, EnvOverridesTheUrlAndOtherLeaves) {
+  const RedisStorageConfig redis = ParseRedis(
+      "    url: redis://file-host:1/1\n"
+      "    connections: 3\n",
+      {{"CROSSBRIDGE_STORAGE_REDIS_URL", "redis://:pw@env-host:6390/5"},
+       {"CROSSBRIDGE_STORAGE_REDIS_CONNECTIONS", "4"},
+       {"CROSSBRIDGE_STORAGE_REDIS_TIMEOUT_SECONDS", "0.25"}});
+  EXPECT_EQ(redis.url, "redis://:pw@env-host:6390/5");
+  EXPECT_EQ(redis.host, "env-host");
+  EXPECT_EQ(redis.port, 6390);
+  EXPECT_EQ(redis.db, 5);
+  EXPECT_EQ(redis.password, "pw");
+  EXPECT_EQ(redis.connections, 4);
+  EXPECT_EQ(redis.timeout, absl::Milliseconds(250));
+
+  absl::StatusOr<Config> defaults = DefaultConfigWithEnv(
+      FakeEnv({{"CROSSBRIDGE_STORAGE_REDIS_URL", "redis://other"}}));
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_EQ(defaults->storage.redis.host, "other");
+  EXPECT_EQ(defaults->storage.redis.port, 6379);
+}
+
+TEST(RedisConfigTest, RangesAndUnknownKeys) {
+  EXPECT_EQ(ParseError("storage:\n"
+                       "  redis:\n"
+                       "    connections: 0\n"),
+            "crossbridge.yml:3:18: storage.redis.connections: must be >= 1, "
+            "got 0");
+  EXPECT_THAT(ParseError("storage: {redis: {connections: 65}}\n"),
+              HasSubstr("storage.redis.connections: must be <= 64, got 65"));
+  EXPECT_THAT(ParseError("storage: {redis: {timeout_seconds: 0}}\n"),
+              HasSubstr("storage.redis.timeout_seconds: must be > 0 seconds"));
+  EXPECT_THAT(ParseError("storage: {redis: {timeout_seconds: 61}}\n"),
+              HasSubstr("storage.redis.timeout_seconds: must be <= 60 "
+                        "seconds, got 61"));
+  EXPECT_THAT(
+      ParseError("storage: {redis: {connect_timeout_seconds: 60.5}}\n"),
+      HasSubstr("storage.redis.connect_timeout_seconds: must be <= 60"));
+  EXPECT_THAT(
+      ParseError("storage: {redis: {connect_timeout_seconds: -1}}\n"),
+      HasSubstr("storage.redis.connect_timeout_seconds: must be > 0"));
+  EXPECT_THAT(
+      ParseError("storage: {redis: {reconnect_max_backoff_seconds: 301}}\n"),
+      HasSubstr("storage.redis.reconnect_max_backoff_seconds: must be <= 300 "
+                "seconds"));
+  EXPECT_THAT(Parse("storage: {redis: {reconnect_max_backoff_seconds: 300, "
+                    "timeout_seconds: 60, connect_timeout_seconds: 60, "
+                    "connections: 64}}\n"),
+              IsOk());
+  EXPECT_THAT(ParseError("storage: {redis: {password: x}}\n"),
+              HasSubstr("storage.redis.password: unknown key (expected one "
+                        "of: url, password_env, connections, timeout_seconds, "
+                        "connect_timeout_seconds, "
+                        "reconnect_max_backoff_seconds)"));
+  EXPECT_THAT(ParseError("storage: {redis: {url: [a]}}\n"),
+              HasSubstr("storage.redis.url: expected a string, got a list"));
+}
+
 // ---- environment ------------------------------------------------------------
 
 TEST(EnvOverrideTest, OverridesLeavesOfTheFileAndTheDefaults) {
@@ -829,6 +1167,9 @@ TEST(NameTest, NamesMatchTheYamlSpelling) {
   EXPECT_EQ(CheckTypeName(CheckType::kHttp), "http");
   EXPECT_EQ(CheckTypeName(CheckType::kGrpc), "grpc");
   EXPECT_EQ(CheckTypeName(CheckType::kEmbed), "embed");
+  EXPECT_EQ(StoreFailurePolicyName(StoreFailurePolicy::kLocal), "local");
+  EXPECT_EQ(StoreFailurePolicyName(StoreFailurePolicy::kAllow), "allow");
+  EXPECT_EQ(StoreFailurePolicyName(StoreFailurePolicy::kDeny), "deny");
 }
 
 }  // namespace
