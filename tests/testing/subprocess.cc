@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -22,19 +23,42 @@ extern char** environ;
 namespace crossbridge::testing {
 namespace {
 
-struct Child {
-  pid_t pid = -1;
-  int out = -1;
-  int err = -1;
-};
+// Reads what is available from `fd` into `sink`; false at EOF or error.
+bool Drain(int fd, std::string& sink) {
+  if (fd < 0) return false;
+  char buf[4096];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n > 0) {
+      sink.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN;
+  }
+}
 
-// Starts argv in `working_dir` (unchanged when empty) with `extra_env` added.
-absl::StatusOr<Child> Spawn(const std::vector<std::string>& argv,
-                            const std::vector<std::string>& extra_env,
-                            const std::string& working_dir = "") {
+int ExitCodeOf(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// ChildProcess
+
+absl::StatusOr<ChildProcess> ChildProcess::Spawn(
+    const std::vector<std::string>& argv,
+    const std::vector<std::string>& extra_env, const std::string& working_dir) {
+  if (argv.empty()) return absl::InvalidArgumentError("empty argv");
   int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+  if (pipe2(out, O_CLOEXEC) != 0) {
     return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+  }
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    int saved = errno;
+    close(out[0]);
+    close(out[1]);
+    return absl::InternalError(absl::StrCat("pipe: ", strerror(saved)));
   }
   // Build argv/envp before fork: no allocation in the child.
   std::vector<char*> args;
@@ -49,13 +73,23 @@ absl::StatusOr<Child> Spawn(const std::vector<std::string>& argv,
   std::vector<char*> envp;
   for (std::string& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);
+  const char* dir = working_dir.empty() ? nullptr : working_dir.c_str();
 
   pid_t pid = fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  if (pid < 0) {
+    int saved = errno;
+    for (int fd : {out[0], out[1], err[0], err[1]}) close(fd);
+    return absl::InternalError(absl::StrCat("fork: ", strerror(saved)));
+  }
   if (pid == 0) {
+    // Only async-signal-safe calls from here to exec.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);  // the test process may ignore it
     dup2(out[1], STDOUT_FILENO);
     dup2(err[1], STDERR_FILENO);
-    if (!working_dir.empty() && chdir(working_dir.c_str()) != 0) _exit(126);
+    if (dir != nullptr && chdir(dir) != 0) _exit(126);
     execve(args[0], args.data(), envp.data());
     _exit(127);
   }
@@ -63,48 +97,142 @@ absl::StatusOr<Child> Spawn(const std::vector<std::string>& argv,
   close(err[1]);
   fcntl(out[0], F_SETFL, O_NONBLOCK);
   fcntl(err[0], F_SETFL, O_NONBLOCK);
-  return Child{pid, out[0], err[0]};
+  return ChildProcess(pid, out[0], err[0]);
 }
 
-// Reads what is available from `fd` into `sink`; false at EOF.
-bool Drain(int fd, std::string& sink) {
-  char buf[4096];
-  while (true) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n > 0) {
-      sink.append(buf, static_cast<size_t>(n));
-      continue;
-    }
-    if (n == 0) return false;
-    return errno == EAGAIN || errno == EINTR;
+ChildProcess::ChildProcess(ChildProcess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      out_fd_(std::exchange(other.out_fd_, -1)),
+      err_fd_(std::exchange(other.err_fd_, -1)),
+      exit_code_(std::exchange(other.exit_code_, std::nullopt)),
+      out_(std::move(other.out_)),
+      err_(std::move(other.err_)) {}
+
+ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
+  if (this != &other) {
+    Release();
+    pid_ = std::exchange(other.pid_, -1);
+    out_fd_ = std::exchange(other.out_fd_, -1);
+    err_fd_ = std::exchange(other.err_fd_, -1);
+    exit_code_ = std::exchange(other.exit_code_, std::nullopt);
+    out_ = std::move(other.out_);
+    err_ = std::move(other.err_);
   }
+  return *this;
 }
 
-// Polls both pipes until `done` is true or the deadline passes.
-template <typename Done>
-bool PumpUntil(int out_fd, int err_fd, std::string& out, std::string& err,
-               absl::Time deadline, Done done) {
-  while (!done()) {
-    absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return false;
-    pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
-    int n_fds = out_fd >= 0 ? 2 : 1;
-    pollfd* first = out_fd >= 0 ? fds : fds + 1;
-    poll(first, n_fds, static_cast<int>(std::min<int64_t>(
-                           50, absl::ToInt64Milliseconds(left) + 1)));
-    if (out_fd >= 0) Drain(out_fd, out);
-    if (err_fd >= 0) Drain(err_fd, err);
-  }
-  return true;
+ChildProcess::~ChildProcess() { Release(); }
+
+void ChildProcess::Release() {
+  if (pid_ > 0 && !exit_code_) Kill();
+  if (out_fd_ >= 0) close(out_fd_);
+  if (err_fd_ >= 0) close(err_fd_);
+  out_fd_ = err_fd_ = -1;
 }
 
-std::optional<int> TryReap(pid_t pid) {
+void ChildProcess::TryReap() {
+  if (pid_ <= 0 || exit_code_) return;
   int status = 0;
-  if (waitpid(pid, &status, WNOHANG) != pid) return std::nullopt;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  pid_t r;
+  do {
+    r = waitpid(pid_, &status, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_) {
+    exit_code_ = ExitCodeOf(status);
+    // Whatever it wrote before exiting is in the pipes now.
+    Drain(out_fd_, out_);
+    Drain(err_fd_, err_);
+  }
 }
 
-}  // namespace
+void ChildProcess::Signal(int signal) {
+  if (pid_ > 0 && !exit_code_) kill(pid_, signal);
+}
+
+bool ChildProcess::Poll(absl::Duration timeout) {
+  pollfd fds[2];
+  int n = 0;
+  if (out_fd_ >= 0) fds[n++] = {out_fd_, POLLIN, 0};
+  if (err_fd_ >= 0) fds[n++] = {err_fd_, POLLIN, 0};
+  if (!exit_code_ && timeout > absl::ZeroDuration()) {
+    // Capped so that an exit with no output is noticed within 50 ms. With
+    // both pipes at EOF (n == 0: the child is usually exiting) this is a
+    // short wait before the next reap try.
+    const int64_t cap = n > 0 ? 50 : 5;
+    int ms = static_cast<int>(
+        std::min<int64_t>(cap, absl::ToInt64Milliseconds(timeout) + 1));
+    poll(fds, n, ms);
+  }
+  // A pipe at EOF would make every later poll return at once: close it.
+  if (out_fd_ >= 0 && !Drain(out_fd_, out_)) {
+    close(out_fd_);
+    out_fd_ = -1;
+  }
+  if (err_fd_ >= 0 && !Drain(err_fd_, err_)) {
+    close(err_fd_);
+    err_fd_ = -1;
+  }
+  TryReap();
+  return exited();
+}
+
+absl::Status ChildProcess::WaitUntil(const std::function<bool()>& ready,
+                                     absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    if (ready()) return absl::OkStatus();
+    if (exited()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("process ", pid_, " exited with ", *exit_code_,
+                       "; stderr: ", err_));
+    }
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "process ", pid_, " not ready within ", absl::FormatDuration(timeout)));
+    }
+    Poll(left);
+  }
+}
+
+absl::StatusOr<int> ChildProcess::WaitForExit(absl::Duration timeout) {
+  if (pid_ <= 0) return absl::FailedPreconditionError("no process");
+  absl::Status s = WaitUntil([this] { return exited(); }, timeout);
+  if (!s.ok()) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "process ", pid_, " still running after ", absl::FormatDuration(timeout)));
+  }
+  return *exit_code_;
+}
+
+int ChildProcess::Kill() {
+  if (pid_ <= 0) return -1;
+  if (!exit_code_) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    pid_t r;
+    do {
+      r = waitpid(pid_, &status, 0);
+    } while (r < 0 && errno == EINTR);
+    exit_code_ = r == pid_ ? ExitCodeOf(status) : -1;
+    Drain(out_fd_, out_);
+    Drain(err_fd_, err_);
+  }
+  return *exit_code_;
+}
+
+std::string ChildProcess::Stdout() {
+  Poll();
+  return out_;
+}
+
+std::string ChildProcess::Stderr() {
+  Poll();
+  return err_;
+}
+
+// ---------------------------------------------------------------------------
+// RunCommand
 
 std::string ServerBinary() { return CROSSBRIDGE_SERVER_BINARY; }
 std::string CliBinary() { return CROSSBRIDGE_CLI_BINARY; }
@@ -112,31 +240,24 @@ std::string CliBinary() { return CROSSBRIDGE_CLI_BINARY; }
 absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
                                          absl::Duration timeout,
                                          const std::vector<std::string>& env) {
-  absl::StatusOr<Child> child = Spawn(argv, env);
+  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn(argv, env);
   if (!child.ok()) return child.status();
-  CommandResult result;
-  std::optional<int> code;
-  bool finished = PumpUntil(child->out, child->err, result.out, result.err,
-                            absl::Now() + timeout, [&] {
-                              if (!code) code = TryReap(child->pid);
-                              return code.has_value();
-                            });
-  if (!finished) {
-    kill(child->pid, SIGKILL);
-    waitpid(child->pid, nullptr, 0);
-  }
-  Drain(child->out, result.out);
-  Drain(child->err, result.err);
-  close(child->out);
-  close(child->err);
-  if (!finished) {
+  absl::StatusOr<int> code = child->WaitForExit(timeout);
+  if (!code.ok()) {
+    child->Kill();
     return absl::DeadlineExceededError(
         absl::StrCat(argv[0], " did not finish within ",
-                     absl::FormatDuration(timeout), "; stderr: ", result.err));
+                     absl::FormatDuration(timeout), "; stderr: ", child->Stderr()));
   }
+  CommandResult result;
   result.exit_code = *code;
+  result.out = child->Stdout();
+  result.err = child->Stderr();
   return result;
 }
+
+// ---------------------------------------------------------------------------
+// ServerProcess
 
 absl::StatusOr<ServerProcess> ServerProcess::Start(
     const std::string& config_yaml, const std::vector<std::string>& extra_args) {
@@ -156,31 +277,32 @@ absl::StatusOr<ServerProcess> ServerProcess::Start(
   // Run in an empty directory so no crossbridge.yml near the test's working
   // directory is discovered; the binary path is absolute.
   char dir_template[] = "/tmp/crossbridge-test-cwd-XXXXXX";
-  if (mkdtemp(dir_template) == nullptr) return absl::InternalError("mkdtemp failed");
-  absl::StatusOr<Child> child = Spawn(argv, {}, dir_template);
-  if (!child.ok()) return child.status();
-  ServerProcess server(child->pid, child->out, child->err, config_path,
-                       dir_template);
-
-  std::string out;
-  constexpr absl::string_view kPrefix = "CROSSBRIDGE_LISTENING ";
-  std::optional<int> exit_code;
-  bool ready = PumpUntil(child->out, child->err, out, server.logs_,
-                         absl::Now() + absl::Seconds(10), [&] {
-                           if (out.find('\n') != std::string::npos) return true;
-                           exit_code = TryReap(child->pid);
-                           return exit_code.has_value();
-                         });
-  if (exit_code) {
-    server.exited_ = true;
-    return absl::FailedPreconditionError(
-        absl::StrCat("server exited with ", *exit_code,
-                     " before listening; stderr: ", server.logs_));
+  if (mkdtemp(dir_template) == nullptr) {
+    if (!config_path.empty()) unlink(config_path.c_str());
+    return absl::InternalError("mkdtemp failed");
   }
-  if (!ready || !absl::StartsWith(out, kPrefix)) {
+  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn(argv, {}, dir_template);
+  if (!child.ok()) {
+    if (!config_path.empty()) unlink(config_path.c_str());
+    rmdir(dir_template);
+    return child.status();
+  }
+  // From here the destructor cleans up.
+  ServerProcess server(std::move(*child), config_path, dir_template);
+
+  constexpr absl::string_view kPrefix = "CROSSBRIDGE_LISTENING ";
+  const std::string& out = server.child_.captured_stdout();
+  absl::Status ready = server.child_.WaitUntil(
+      [&] { return out.find('\n') != std::string::npos; }, absl::Seconds(10));
+  if (server.child_.exited() && !ready.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("server exited with ", *server.child_.exit_code(),
+                     " before listening; stderr: ", server.child_.Stderr()));
+  }
+  if (!ready.ok() || !absl::StartsWith(out, kPrefix)) {
     return absl::DeadlineExceededError(absl::StrCat(
         "server did not print its listening line; stdout: ", out,
-        " stderr: ", server.logs_));
+        " stderr: ", server.child_.Stderr()));
   }
   std::string line = out.substr(0, out.find('\n'));
   if (!absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &server.port_)) {
@@ -189,34 +311,20 @@ absl::StatusOr<ServerProcess> ServerProcess::Start(
   return server;
 }
 
-ServerProcess::ServerProcess(pid_t pid, int stdout_fd, int stderr_fd,
-                             std::string config_path, std::string working_dir)
-    : pid_(pid),
-      stdout_fd_(stdout_fd),
-      stderr_fd_(stderr_fd),
+ServerProcess::ServerProcess(ChildProcess child, std::string config_path,
+                             std::string working_dir)
+    : child_(std::move(child)),
       config_path_(std::move(config_path)),
       working_dir_(std::move(working_dir)) {}
 
 ServerProcess::ServerProcess(ServerProcess&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)),
-      stdout_fd_(std::exchange(other.stdout_fd_, -1)),
-      stderr_fd_(std::exchange(other.stderr_fd_, -1)),
+    : child_(std::move(other.child_)),
       port_(other.port_),
-      exited_(other.exited_),
-      config_path_(std::move(other.config_path_)),
-      working_dir_(std::move(other.working_dir_)),
-      logs_(std::move(other.logs_)) {
-  other.config_path_.clear();
-  other.working_dir_.clear();
-}
+      config_path_(std::exchange(other.config_path_, {})),
+      working_dir_(std::exchange(other.working_dir_, {})) {}
 
 ServerProcess::~ServerProcess() {
-  if (pid_ > 0 && !exited_) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  if (stdout_fd_ >= 0) close(stdout_fd_);
-  if (stderr_fd_ >= 0) close(stderr_fd_);
+  child_.Kill();  // before removing its working directory
   if (!config_path_.empty()) unlink(config_path_.c_str());
   if (!working_dir_.empty()) rmdir(working_dir_.c_str());
 }
@@ -225,31 +333,17 @@ std::string ServerProcess::address() const {
   return absl::StrCat("127.0.0.1:", port_);
 }
 
-void ServerProcess::Signal(int signal) {
-  if (pid_ > 0 && !exited_) kill(pid_, signal);
-}
+void ServerProcess::Signal(int signal) { child_.Signal(signal); }
 
 absl::StatusOr<int> ServerProcess::WaitForExit(absl::Duration timeout) {
-  std::string out;
-  std::optional<int> code;
-  bool done = PumpUntil(stdout_fd_, stderr_fd_, out, logs_,
-                        absl::Now() + timeout, [&] {
-                          code = TryReap(pid_);
-                          return code.has_value();
-                        });
-  if (!done) {
+  absl::StatusOr<int> code = child_.WaitForExit(timeout);
+  if (!code.ok()) {
     return absl::DeadlineExceededError(absl::StrCat(
         "server still running after ", absl::FormatDuration(timeout)));
   }
-  exited_ = true;
-  return *code;
+  return code;
 }
 
-std::string ServerProcess::Logs() {
-  std::string out;
-  Drain(stdout_fd_, out);
-  Drain(stderr_fd_, logs_);
-  return logs_;
-}
+std::string ServerProcess::Logs() { return child_.Stderr(); }
 
 }  // namespace crossbridge::testing
