@@ -1,0 +1,73 @@
+// One blocking hiredis connection, owned by exactly one thread (a RedisStore
+// worker). Commands are appended to the output buffer and sent together by
+// the first Read(), so a caller pipelines by appending many then reading
+// their replies in order.
+//
+// Errors: UNAVAILABLE for connect/I/O failures and a closed connection,
+// DEADLINE_EXCEEDED when a read or write times out. After any I/O error the
+// connection is broken (replies would be out of step): discard it.
+// Thread safety: none; confine to one thread.
+#ifndef CROSSBRIDGE_SERVER_STORE_REDIS_CONNECTION_H_
+#define CROSSBRIDGE_SERVER_STORE_REDIS_CONNECTION_H_
+
+#include <hiredis/hiredis.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+
+namespace crossbridge {
+
+struct RedisContextDeleter {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+using ContextPtr = std::unique_ptr<redisContext, RedisContextDeleter>;
+
+struct RedisReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, RedisReplyDeleter>;
+
+struct RedisEndpoint {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  int db = 0;
+  std::string password;  // empty: no AUTH. Never logged.
+  absl::Duration connect_timeout = absl::Milliseconds(200);
+};
+
+class RedisConnection {
+ public:
+  // Connects, authenticates and selects the database, each within
+  // connect_timeout.
+  static absl::StatusOr<std::unique_ptr<RedisConnection>> Connect(
+      const RedisEndpoint& endpoint);
+
+  // Bounds every following read and write.
+  absl::Status SetIoTimeout(absl::Duration timeout);
+
+  // Queues one command (sent by the next Read).
+  void Append(absl::Span<const absl::string_view> args);
+
+  // Sends what is queued and reads the next reply. A Redis error reply is a
+  // successful read (reply->type == REDIS_REPLY_ERROR).
+  absl::StatusOr<ReplyPtr> Read();
+
+  // Append + Read, turning an error reply into UNAVAILABLE with its text.
+  absl::StatusOr<ReplyPtr> Command(absl::Span<const absl::string_view> args);
+
+ private:
+  explicit RedisConnection(ContextPtr context) : context_(std::move(context)) {}
+
+  absl::Status IoError() const;
+
+  ContextPtr context_;
+};
+
+}  // namespace crossbridge
+
+#endif  // CROSSBRIDGE_SERVER_STORE_REDIS_CONNECTION_H_
