@@ -7,6 +7,19 @@
 #include "common/status.h"
 
 namespace crossbridge {
+namespace {
+
+// The answer when no bucket is consulted (rate limiting disabled, or the
+// store failed under on_store_failure: allow).
+GcraResult FullBucket(const GcraRule& rule) {
+  GcraResult open;
+  open.allowed = true;
+  open.limit = rule.capacity;
+  open.remaining = rule.capacity;
+  return open;
+}
+
+}  // namespace
 
 absl::Status ValidateBucketKey(absl::string_view key) {
   if (key.empty()) return absl::InvalidArgumentError("key: must not be empty");
@@ -24,42 +37,45 @@ absl::Status ValidateBucketKey(absl::string_view key) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<RateLimiter>> RateLimiter::Create(
-    const RateLimitingConfig& config, BucketStore& store) {
-  std::map<std::string, GcraRule, std::less<>> rules;
-  for (const auto& [operation, rule] : config.operations) {
-    absl::StatusOr<GcraRule> gcra = GcraRule::Create(rule.capacity, rule.window);
-    if (!gcra.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("runtime.rate_limiting.defaults.", operation, ": ",
-                       gcra.status().message()));
-    }
-    rules.emplace(operation, *gcra);
+absl::StatusOr<RateLimiter::Rule> RateLimiter::MakeRule(
+    const RateLimitRule& rule, absl::string_view path) {
+  absl::StatusOr<GcraRule> gcra = GcraRule::Create(rule.capacity, rule.window);
+  if (!gcra.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", gcra.status().message()));
   }
-  std::optional<GcraRule> default_rule;
-  if (config.default_rule) {
-    absl::StatusOr<GcraRule> gcra = GcraRule::Create(
-        config.default_rule->capacity, config.default_rule->window);
-    if (!gcra.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "runtime.rate_limiting.default_rule: ", gcra.status().message()));
-    }
-    default_rule = *gcra;
-  }
-  return std::unique_ptr<RateLimiter>(new RateLimiter(
-      config.enabled, std::move(rules), default_rule, store));
+  return Rule{*gcra, rule.on_store_failure};
 }
 
-RateLimiter::RateLimiter(bool enabled,
-                         std::map<std::string, GcraRule, std::less<>> rules,
-                         std::optional<GcraRule> default_rule,
-                         BucketStore& store)
+absl::StatusOr<std::unique_ptr<RateLimiter>> RateLimiter::Create(
+    const RateLimitingConfig& config, BucketStore& store,
+    BucketStore* fallback) {
+  Rules rules;
+  for (const auto& [operation, rule] : config.operations) {
+    ASSIGN_OR_RETURN(
+        Rule made,
+        MakeRule(rule, absl::StrCat("runtime.rate_limiting.defaults.", operation)));
+    rules.emplace(operation, made);
+  }
+  std::optional<Rule> default_rule;
+  if (config.default_rule) {
+    ASSIGN_OR_RETURN(default_rule, MakeRule(*config.default_rule,
+                                            "runtime.rate_limiting.default_rule"));
+  }
+  return std::unique_ptr<RateLimiter>(new RateLimiter(
+      config.enabled, std::move(rules), default_rule, store, fallback));
+}
+
+RateLimiter::RateLimiter(bool enabled, Rules rules,
+                         std::optional<Rule> default_rule, BucketStore& store,
+                         BucketStore* fallback)
     : enabled_(enabled),
       rules_(std::move(rules)),
       default_rule_(default_rule),
-      store_(store) {}
+      store_(store),
+      fallback_(fallback) {}
 
-absl::StatusOr<GcraRule> RateLimiter::ResolveRule(
+absl::StatusOr<RateLimiter::Rule> RateLimiter::ResolveRule(
     absl::string_view operation) const {
   if (operation.empty()) {
     return absl::InvalidArgumentError("operation: must not be empty");
@@ -79,24 +95,46 @@ absl::StatusOr<GcraRule> RateLimiter::ResolveRule(
 
 void RateLimiter::Acquire(absl::string_view operation, absl::string_view key,
                           std::optional<uint32_t> cost, Callback done) {
-  absl::StatusOr<GcraRule> rule = ResolveRule(operation);
+  absl::StatusOr<Rule> rule = ResolveRule(operation);
   if (!rule.ok()) return done(rule.status());
   if (absl::Status s = ValidateBucketKey(key); !s.ok()) return done(s);
   const int64_t n = cost.value_or(1);
-  if (n > rule->capacity) {
+  if (n > rule->gcra.capacity) {
     return done(absl::InvalidArgumentError(absl::StrFormat(
         "cost: %d exceeds the capacity %d of operation \"%s\"; it could "
         "never be admitted",
-        n, rule->capacity, operation)));
+        n, rule->gcra.capacity, operation)));
   }
-  if (!enabled_) {
-    GcraResult open;
-    open.allowed = true;
-    open.limit = rule->capacity;
-    open.remaining = rule->capacity;
-    return done(open);
+  if (!enabled_) return done(FullBucket(rule->gcra));
+  std::string bucket_key = BucketKey(operation, key);
+  if (fallback_ == nullptr) {
+    store_.Acquire(bucket_key, rule->gcra, n, std::move(done));
+    return;
   }
-  store_.Acquire(BucketKey(operation, key), *rule, n, std::move(done));
+  // The callback keeps its own copy of the key for the fallback store.
+  auto on_reply = [this, op = std::string(operation), bucket_key, rule = *rule,
+                   n, done = std::move(done)](absl::StatusOr<GcraResult> r) mutable {
+    if (r.ok()) return done(std::move(r));
+    OnStoreFailure(r.status(), op, bucket_key, rule, n, std::move(done));
+  };
+  store_.Acquire(bucket_key, rule->gcra, n, std::move(on_reply));
+}
+
+void RateLimiter::OnStoreFailure(const absl::Status& error,
+                                 absl::string_view operation,
+                                 const std::string& bucket_key,
+                                 const Rule& rule, int64_t cost,
+                                 Callback done) {
+  switch (rule.on_store_failure) {
+    case StoreFailurePolicy::kAllow:
+      return done(FullBucket(rule.gcra));
+    case StoreFailurePolicy::kDeny:
+      return done(absl::UnavailableError(absl::StrCat(
+          "store unavailable (", error.message(), "); operation \"", operation,
+          "\" fails closed (on_store_failure: deny)")));
+    case StoreFailurePolicy::kLocal:
+      return fallback_->Acquire(bucket_key, rule.gcra, cost, std::move(done));
+  }
 }
 
 }  // namespace crossbridge

@@ -8,7 +8,9 @@
 //   InvalidArgument  empty/oversized/control-character key, empty operation,
 //                    cost above the operation's capacity
 //   NotFound         operation not configured and no default_rule
-//   whatever the store reports (Unavailable, DeadlineExceeded)
+//   Unavailable      the store failed and the operation's on_store_failure is
+//                    deny (with `allow` the permit is granted; with `local`
+//                    it is decided by the in-process fallback store)
 #ifndef CROSSBRIDGE_SERVER_RATE_LIMITER_H_
 #define CROSSBRIDGE_SERVER_RATE_LIMITER_H_
 
@@ -39,25 +41,41 @@ class RateLimiter {
   using Callback = std::function<void(absl::StatusOr<GcraResult>)>;
 
   // InvalidArgument if a configured rule cannot be expressed as a GCRA rule.
-  // `store` must outlive the RateLimiter.
+  // `fallback` is the in-process store used by on_store_failure: local; null
+  // when `store` cannot fail (the memory store), and then store errors are
+  // passed through. Both must outlive the RateLimiter.
   static absl::StatusOr<std::unique_ptr<RateLimiter>> Create(
-      const RateLimitingConfig& config, BucketStore& store);
+      const RateLimitingConfig& config, BucketStore& store,
+      BucketStore* fallback = nullptr);
 
   // `cost` unset means 1; 0 peeks without consuming.
   void Acquire(absl::string_view operation, absl::string_view key,
                std::optional<uint32_t> cost, Callback done);
 
  private:
-  RateLimiter(bool enabled, std::map<std::string, GcraRule, std::less<>> rules,
-              std::optional<GcraRule> default_rule, BucketStore& store);
+  struct Rule {
+    GcraRule gcra;
+    StoreFailurePolicy on_store_failure;
+  };
+  using Rules = std::map<std::string, Rule, std::less<>>;
 
+  RateLimiter(bool enabled, Rules rules, std::optional<Rule> default_rule,
+              BucketStore& store, BucketStore* fallback);
+
+  static absl::StatusOr<Rule> MakeRule(const RateLimitRule& rule,
+                                       absl::string_view path);
   // The rule for `operation`, or NotFound.
-  absl::StatusOr<GcraRule> ResolveRule(absl::string_view operation) const;
+  absl::StatusOr<Rule> ResolveRule(absl::string_view operation) const;
+  // Applies the rule's store-failure policy to a failed store call.
+  void OnStoreFailure(const absl::Status& error, absl::string_view operation,
+                      const std::string& bucket_key, const Rule& rule,
+                      int64_t cost, Callback done);
 
   const bool enabled_;
-  const std::map<std::string, GcraRule, std::less<>> rules_;
-  const std::optional<GcraRule> default_rule_;
+  const Rules rules_;
+  const std::optional<Rule> default_rule_;
   BucketStore& store_;
+  BucketStore* const fallback_;
 };
 
 }  // namespace crossbridge

@@ -16,32 +16,54 @@
 #include "server/rate_limiter.h"
 #include "server/service/rate_limiter_service.h"
 #include "server/store/memory_store.h"
+#include "server/store/redis_store.h"
 
 namespace crossbridge {
 namespace {
 
-absl::StatusOr<std::unique_ptr<BucketStore>> MakeStore(const Config& config,
-                                                       const Clock& clock) {
-  switch (config.storage.backend) {
-    case StorageBackend::kMemory:
-      return std::make_unique<MemoryStore>(
-          clock, config.storage.memory,
-          config.runtime.rate_limiting.cleanup_threshold);
-    case StorageBackend::kRedis:
-      break;
+// The health service name of the Redis dependency.
+constexpr char kRedisHealthName[] = "redis";
+
+// The stores a config asks for: the primary one, and for Redis the
+// in-process fallback used by on_store_failure: local.
+struct Stores {
+  std::unique_ptr<BucketStore> primary;
+  std::unique_ptr<BucketStore> fallback;
+  RedisStore* redis = nullptr;  // == primary when the backend is Redis
+};
+
+Stores MakeStores(const Config& config, const Clock& clock) {
+  Stores stores;
+  auto memory = std::make_unique<MemoryStore>(
+      clock, config.storage.memory,
+      config.runtime.rate_limiting.cleanup_threshold);
+  if (config.storage.backend == StorageBackend::kMemory) {
+    stores.primary = std::move(memory);
+    return stores;
   }
-  return absl::InvalidArgumentError(
-      "storage.backend: \"redis\" is not available in this build yet; use "
-      "\"memory\"");
+  auto redis = std::make_unique<RedisStore>(config.storage.redis, clock);
+  stores.redis = redis.get();
+  stores.primary = std::move(redis);
+  stores.fallback = std::move(memory);
+  return stores;
+}
+
+// Whether losing the store makes the whole server unable to decide: some
+// operation fails closed.
+bool AnyOperationDenies(const RateLimitingConfig& config) {
+  for (const auto& [name, rule] : config.operations) {
+    if (rule.on_store_failure == StoreFailurePolicy::kDeny) return true;
+  }
+  return config.default_rule &&
+         config.default_rule->on_store_failure == StoreFailurePolicy::kDeny;
 }
 
 class ServerImpl final : public Server {
  public:
-  ServerImpl(std::shared_ptr<const Config> config,
-             std::unique_ptr<BucketStore> store,
+  ServerImpl(std::shared_ptr<const Config> config, Stores stores,
              std::unique_ptr<RateLimiter> limiter)
       : config_(std::move(config)),
-        store_(std::move(store)),
+        stores_(std::move(stores)),
         limiter_(std::move(limiter)),
         rate_limiter_service_(*limiter_) {}
 
@@ -50,6 +72,9 @@ class ServerImpl final : public Server {
       server_->Shutdown(absl::ToChronoTime(absl::Now()));
       server_->Wait();
     }
+    // Stop the store's workers while the health service they report to
+    // still exists.
+    stores_.primary.reset();
   }
 
   absl::Status Start() override {
@@ -70,6 +95,7 @@ class ServerImpl final : public Server {
     grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
     health->SetServingStatus("", true);
     health->SetServingStatus(v1::RateLimiter::service_full_name(), true);
+    if (stores_.redis != nullptr) StartRedis(*health);
     Logger("server")->info("serving on {} (port {}), store {}",
                            config_->server.listen_address, port_,
                            std::string(StorageBackendName(config_->storage.backend)));
@@ -77,6 +103,18 @@ class ServerImpl final : public Server {
   }
 
   int port() const override { return port_; }
+
+  // "redis" is NOT_SERVING until the store connects and whenever it is
+  // unreachable; "" follows it only when some operation fails closed.
+  void StartRedis(grpc::HealthCheckServiceInterface& health) {
+    const bool gate_server = AnyOperationDenies(config_->runtime.rate_limiting);
+    health.SetServingStatus(kRedisHealthName, false);
+    if (gate_server) health.SetServingStatus("", false);
+    stores_.redis->Start([&health, gate_server](bool reachable) {
+      health.SetServingStatus(kRedisHealthName, reachable);
+      if (gate_server) health.SetServingStatus("", reachable);
+    });
+  }
 
   void Drain() override {
     {
@@ -103,7 +141,7 @@ class ServerImpl final : public Server {
 
  private:
   const std::shared_ptr<const Config> config_;
-  const std::unique_ptr<BucketStore> store_;
+  Stores stores_;
   const std::unique_ptr<RateLimiter> limiter_;
   RateLimiterService rate_limiter_service_;
   std::unique_ptr<grpc::Server> server_;
@@ -116,11 +154,12 @@ class ServerImpl final : public Server {
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     std::shared_ptr<const Config> config, const Clock& clock) {
-  ASSIGN_OR_RETURN(std::unique_ptr<BucketStore> store, MakeStore(*config, clock));
+  Stores stores = MakeStores(*config, clock);
   ASSIGN_OR_RETURN(std::unique_ptr<RateLimiter> limiter,
-                   RateLimiter::Create(config->runtime.rate_limiting, *store));
+                   RateLimiter::Create(config->runtime.rate_limiting,
+                                       *stores.primary, stores.fallback.get()));
   return std::unique_ptr<Server>(new ServerImpl(
-      std::move(config), std::move(store), std::move(limiter)));
+      std::move(config), std::move(stores), std::move(limiter)));
 }
 
 }  // namespace crossbridge

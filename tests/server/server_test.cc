@@ -173,14 +173,6 @@ TEST_F(ServerTest, DrainTurnsHealthNotServingWhileStillAnswering) {
   server_->Wait();
 }
 
-TEST(ServerCreateTest, RedisBackendIsRefusedClearlyUntilItExists) {
-  auto config = std::make_shared<Config>(DefaultConfig());
-  config->storage.backend = StorageBackend::kRedis;
-  EXPECT_THAT(Server::Create(config, RealClock::Get()),
-              testing::StatusIs(absl::StatusCode::kInvalidArgument,
-                                HasSubstr("storage.backend")));
-}
-
 TEST(ServerCreateTest, UnbindableAddressIsUnavailable) {
   auto config = std::make_shared<Config>(DefaultConfig());
   config->server.listen_address = "203.0.113.1:1";  // not a local address
