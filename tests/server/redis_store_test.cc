@@ -73,12 +73,13 @@ class RedisStoreTest : public ::testing::Test {
         {.extra_args = {"--enable-debug-command", "yes"}});
     ASSERT_THAT(redis, IsOk());
     redis_ = std::move(*redis);
-    store_ = std::make_unique<RedisStore>(StoreConfig(*redis_), RealClock::Get());
-    store_->Start([this](bool reachable) {
+    executor_ = std::make_unique<RedisExecutor>(StoreConfig(*redis_), RealClock::Get());
+    store_ = std::make_unique<RedisStore>(*executor_);
+    executor_->Start([this](bool reachable) {
       transitions_.fetch_add(1);
       last_reachable_.store(reachable);
     });
-    ASSERT_TRUE(Eventually([&] { return store_->reachable(); }, absl::Seconds(5)));
+    ASSERT_TRUE(Eventually([&] { return executor_->reachable(); }, absl::Seconds(5)));
   }
 
   GcraRule Rule(int64_t capacity, absl::Duration window) {
@@ -86,6 +87,7 @@ class RedisStoreTest : public ::testing::Test {
   }
 
   std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<RedisExecutor> executor_;
   std::unique_ptr<RedisStore> store_;
   std::atomic<int> transitions_{0};
   std::atomic<bool> last_reachable_{false};
@@ -212,7 +214,7 @@ TEST_F(RedisStoreTest, RedisDownFailsFastThenRecoversAfterRestart) {
     EXPECT_THAT(r, StatusIs(absl::StatusCode::kUnavailable));
     EXPECT_LT(absl::Now() - start, absl::Milliseconds(150 * kSlowdown));
   }
-  EXPECT_FALSE(store_->reachable());
+  EXPECT_FALSE(executor_->reachable());
   EXPECT_FALSE(last_reachable_.load());
 
   ASSERT_THAT(redis_->Restart(), IsOk());  // empty, no scripts
@@ -221,7 +223,7 @@ TEST_F(RedisStoreTest, RedisDownFailsFastThenRecoversAfterRestart) {
       [&] { return AcquireSync(*store_, "cb:v1:{d:k}", rule).ok(); },
       absl::Seconds(2)));
   EXPECT_LT(absl::Now() - restarted, absl::Seconds(2));
-  EXPECT_TRUE(Eventually([&] { return store_->reachable(); }, absl::Seconds(2)));
+  EXPECT_TRUE(Eventually([&] { return executor_->reachable(); }, absl::Seconds(2)));
   EXPECT_TRUE(last_reachable_.load());
 }
 
@@ -230,8 +232,9 @@ TEST(RedisStoreStartTest, UnreachableAtStartIsReportedAndRecovered) {
   ASSERT_THAT(redis, IsOk());
   ASSERT_THAT((*redis)->Stop(), IsOk());
   std::atomic<int> down_reports{0};
-  RedisStore store(StoreConfig(**redis), RealClock::Get());
-  store.Start([&](bool reachable) {
+  RedisExecutor executor(StoreConfig(**redis), RealClock::Get());
+  RedisStore store(executor);
+  executor.Start([&](bool reachable) {
     if (!reachable) ++down_reports;
   });
   const GcraRule rule = *GcraRule::Create(5, absl::Seconds(5));
@@ -239,7 +242,7 @@ TEST(RedisStoreStartTest, UnreachableAtStartIsReportedAndRecovered) {
               StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_TRUE(Eventually([&] { return down_reports.load() >= 1; }, absl::Seconds(2)));
   ASSERT_THAT((*redis)->Restart(), IsOk());
-  EXPECT_TRUE(Eventually([&] { return store.reachable(); }, absl::Seconds(3)));
+  EXPECT_TRUE(Eventually([&] { return executor.reachable(); }, absl::Seconds(3)));
   // Logged and reported once per transition, however many workers failed.
   EXPECT_EQ(down_reports.load(), 1);
 }
