@@ -8,15 +8,18 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
+#include "common/retry.h"
 #include "common/status.h"
 #include "common/yaml_reader.h"
 
@@ -32,6 +35,8 @@ constexpr int kMaxParentDirs = 3;
 // Upper bound of every duration in the file (and of rate-limit windows).
 constexpr absl::Duration kMaxDuration = absl::Hours(24 * 365);
 constexpr int64_t kMaxCapacity = 1'000'000'000;
+// Retry budgets: max_tokens is 0 (no budget) or in [1, kMaxBudgetTokens].
+constexpr double kMaxBudgetTokens = 1e6;
 
 // ---- names ------------------------------------------------------------------
 
@@ -89,6 +94,16 @@ absl::Status ReadEnum(const YamlReader& reader, const YamlMap& map,
   }
   return absl::OkStatus();
 }
+
+// HTTP statuses in retryable_codes.
+constexpr int64_t kMinHttpStatus = 100;
+constexpr int64_t kMaxHttpStatus = 599;
+// Listed in the error for an unknown name in retryable_codes.
+constexpr char kGrpcCodeNames[] =
+    "OK, CANCELLED, UNKNOWN, INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, "
+    "ALREADY_EXISTS, PERMISSION_DENIED, RESOURCE_EXHAUSTED, "
+    "FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, UNIMPLEMENTED, INTERNAL, "
+    "UNAVAILABLE, DATA_LOSS, UNAUTHENTICATED";
 
 // ---- name rules -------------------------------------------------------------
 
@@ -348,6 +363,17 @@ std::map<std::string, RetryPolicyConfig> BuiltinPolicies(
   return policies;
 }
 
+// Gives every policy not in `own_lists` (a policy that set retryable_codes,
+// directly or through default_policy) the section's HTTP and gRPC lists.
+void FillRetryableCodes(const std::set<std::string>& own_lists,
+                        RetryConfig* retry) {
+  for (auto& [name, policy] : retry->policies) {
+    if (own_lists.count(name) != 0) continue;
+    policy.retryable_codes = retry->retryable_codes;
+    policy.retryable_grpc_codes = retry->retryable_grpc_codes;
+  }
+}
+
 // A provider with nothing set: the section's values for the inherited fields.
 HealthProviderConfig ProviderBase(const HealthChecksConfig& section) {
   HealthProviderConfig provider;
@@ -376,7 +402,7 @@ std::map<std::string, HealthProviderConfig> BuiltinProviders(
 
 // Where the fields other entries inherit came from, for blaming errors.
 struct PolicyOrigins {
-  ValueOrigin base_delay, max_delay;
+  ValueOrigin base_delay, max_delay, retryable_codes, max_tokens, token_ratio;
 };
 struct SectionOrigins {
   ValueOrigin interval, timeout;
@@ -569,8 +595,9 @@ class ConfigParser {
   absl::Status ReadRetry(const YamlMap& m, RetryConfig* out) const {
     RETURN_IF_ERROR(CheckRetryKeys(m));
     RETURN_IF_ERROR(r_.ReadBool(m, "enabled", &out->enabled));
-    RETURN_IF_ERROR(
-        r_.ReadIntList(m, "retryable_codes", 100, 599, &out->retryable_codes));
+    RETURN_IF_ERROR(ReadRetryableCodes(m, "retryable_codes",
+                                       &out->retryable_codes,
+                                       &out->retryable_grpc_codes, nullptr));
 
     // default_policy first: the others inherit from it.
     RetryPolicyConfig default_policy;
@@ -580,6 +607,10 @@ class ConfigParser {
     RETURN_IF_ERROR(ReadPolicy(default_map, PolicyOrigins(), &default_policy,
                                &default_origins));
 
+    // Policies whose lists came from the file or the environment (their own
+    // or default_policy's); the others get the section's lists at the end.
+    std::set<std::string> own_lists;
+    const bool default_lists = default_origins.retryable_codes.explicit_value;
     out->policies = BuiltinPolicies(default_policy);
     for (const YamlMap::Entry& entry : m.entries()) {
       if (!absl::EndsWith(entry.key, kPolicySuffix)) continue;
@@ -596,9 +627,81 @@ class ConfigParser {
       // built-in one set its delays itself.
       PolicyOrigins inherited =
           policy_map.present() ? default_origins : PolicyOrigins();
-      PolicyOrigins unused;
-      RETURN_IF_ERROR(ReadPolicy(policy_map, inherited, &policy, &unused));
+      PolicyOrigins own;
+      RETURN_IF_ERROR(ReadPolicy(policy_map, inherited, &policy, &own));
+      if (own.retryable_codes.explicit_value) own_lists.insert(name);
     }
+    if (default_lists) {
+      for (const auto& [name, policy] : out->policies) own_lists.insert(name);
+    }
+    FillRetryableCodes(own_lists, out);
+    return absl::OkStatus();
+  }
+
+  // map.key: a list of HTTP statuses (integers 100..599) and gRPC code names
+  // (strings, case-insensitive), split into *http and *grpc. A list that is
+  // set replaces both; `origin` (optional) tells whether it was set.
+  absl::Status ReadRetryableCodes(const YamlMap& m, absl::string_view key,
+                                  std::vector<int>* http,
+                                  std::vector<absl::StatusCode>* grpc,
+                                  ValueOrigin* origin) const {
+    if (origin != nullptr) *origin = YamlReader::OriginOf(m);
+    ASSIGN_OR_RETURN(std::optional<YamlReader::Leaf> leaf,
+                     r_.Find(m, key, YamlReader::EnvSyntax::kYaml));
+    if (!leaf) return absl::OkStatus();
+    if (origin != nullptr) *origin = leaf->origin;
+    if (!leaf->node.IsSequence()) {
+      return r_.Error(*leaf,
+                      absl::StrCat("expected a list of HTTP statuses "
+                                   "(integers 100..599) and gRPC code names, "
+                                   "got ",
+                                   DescribeNode(leaf->node)));
+    }
+    std::vector<int> http_codes;
+    std::vector<absl::StatusCode> grpc_codes;
+    for (std::size_t i = 0; i < leaf->node.size(); ++i) {
+      const YAML::Node element = leaf->node[i];
+      ValueOrigin at = leaf->origin;
+      if (at.env_var.empty()) at.mark = element.Mark();
+      const std::string path = absl::StrCat(leaf->path, "[", i, "]");
+      int64_t status = 0;
+      if (IsPlainScalar(element) &&
+          absl::SimpleAtoi(element.Scalar(), &status)) {
+        if (status < kMinHttpStatus || status > kMaxHttpStatus) {
+          return r_.Error(
+              at, path,
+              absl::StrCat(
+                  "must be ", status < kMinHttpStatus ? ">= " : "<= ",
+                  status < kMinHttpStatus ? kMinHttpStatus : kMaxHttpStatus,
+                  ", got ", status));
+        }
+        http_codes.push_back(static_cast<int>(status));
+        continue;
+      }
+      if (!element.IsScalar()) {
+        return r_.Error(at, path,
+                        absl::StrCat("expected an HTTP status (100..599) or a "
+                                     "gRPC code name, got ",
+                                     DescribeNode(element)));
+      }
+      // A string: a gRPC code name (numbers are HTTP statuses here).
+      std::optional<absl::StatusCode> code;
+      if (!AllDigits(absl::StripAsciiWhitespace(element.Scalar()))) {
+        absl::StatusOr<absl::StatusCode> parsed =
+            ParseGrpcCode(element.Scalar());
+        if (parsed.ok()) code = *parsed;
+      }
+      if (!code) {
+        return r_.Error(
+            at, path,
+            absl::StrCat("unknown gRPC code name ", DescribeNode(element),
+                         " (expected an HTTP status 100..599 or one of: ",
+                         kGrpcCodeNames, ")"));
+      }
+      grpc_codes.push_back(*code);
+    }
+    *http = std::move(http_codes);
+    *grpc = std::move(grpc_codes);
     return absl::OkStatus();
   }
 
@@ -628,9 +731,9 @@ class ConfigParser {
   absl::Status ReadPolicy(const YamlMap& m, const PolicyOrigins& inherited,
                           RetryPolicyConfig* policy,
                           PolicyOrigins* origins) const {
-    RETURN_IF_ERROR(
-        r_.CheckKeys(m, {"max_attempts", "base_delay", "max_delay",
-                         "exponential_base", "jitter", "retryable_codes"}));
+    RETURN_IF_ERROR(r_.CheckKeys(
+        m, {"max_attempts", "base_delay", "max_delay", "exponential_base",
+            "jitter", "retryable_codes", "min_attempt_time", "budget"}));
     RETURN_IF_ERROR(
         r_.ReadInt(m, "max_attempts", 1, 100, &policy->max_attempts));
     RETURN_IF_ERROR(r_.ReadDuration(m, "base_delay", true, kMaxDuration,
@@ -640,8 +743,13 @@ class ConfigParser {
     RETURN_IF_ERROR(r_.ReadDouble(m, "exponential_base", 1.0, 100.0,
                                   &policy->exponential_base));
     RETURN_IF_ERROR(ReadJitter(m, &policy->jitter));
-    RETURN_IF_ERROR(r_.ReadIntList(m, "retryable_codes", 100, 599,
-                                   &policy->retryable_codes));
+    RETURN_IF_ERROR(ReadRetryableCodes(
+        m, "retryable_codes", &policy->retryable_codes,
+        &policy->retryable_grpc_codes, &origins->retryable_codes));
+    RETURN_IF_ERROR(r_.ReadDuration(m, "min_attempt_time", true, kMaxDuration,
+                                    &policy->min_attempt_time));
+    ASSIGN_OR_RETURN(YamlMap budget, r_.Child(m, "budget"));
+    RETURN_IF_ERROR(ReadBudget(budget, inherited, &policy->budget, origins));
     if (policy->max_delay >= policy->base_delay) return absl::OkStatus();
     const ValueOrigin& max = Blame(origins->max_delay, inherited.max_delay);
     const ValueOrigin& base = Blame(origins->base_delay, inherited.base_delay);
@@ -653,6 +761,45 @@ class ConfigParser {
     return r_.Error(base, m.PathOf("base_delay"),
                     absl::StrCat("must be <= max_delay (",
                                  FormatSeconds(policy->max_delay), ")"));
+  }
+
+  // budget: {max_tokens, token_ratio}, overlaid on *budget.
+  absl::Status ReadBudget(const YamlMap& m, const PolicyOrigins& inherited,
+                          RetryBudgetConfig* budget,
+                          PolicyOrigins* origins) const {
+    RETURN_IF_ERROR(r_.CheckKeys(m, {"max_tokens", "token_ratio"}));
+    RETURN_IF_ERROR(r_.ReadDouble(m, "max_tokens", 0, kMaxBudgetTokens,
+                                  &budget->max_tokens, &origins->max_tokens));
+    if (budget->max_tokens > 0 && budget->max_tokens < 1) {
+      return r_.Error(Blame(origins->max_tokens, inherited.max_tokens),
+                      m.PathOf("max_tokens"),
+                      absl::StrCat("must be 0 (no budget) or >= 1, got ",
+                                   budget->max_tokens));
+    }
+    RETURN_IF_ERROR(r_.ReadDouble(
+        m, "token_ratio", -std::numeric_limits<double>::max(), kMaxBudgetTokens,
+        &budget->token_ratio, &origins->token_ratio));
+    const ValueOrigin& ratio =
+        Blame(origins->token_ratio, inherited.token_ratio);
+    if (budget->token_ratio <= 0) {
+      return r_.Error(ratio, m.PathOf("token_ratio"),
+                      absl::StrCat("must be > 0, got ", budget->token_ratio));
+    }
+    // With max_tokens 0 there is no budget and the ratio is unused.
+    if (budget->max_tokens == 0 || budget->token_ratio <= budget->max_tokens) {
+      return absl::OkStatus();
+    }
+    // Blame the key this map set; when it set neither (or both), the ratio.
+    const ValueOrigin& max = Blame(origins->max_tokens, inherited.max_tokens);
+    if (origins->token_ratio.explicit_value ||
+        !origins->max_tokens.explicit_value) {
+      return r_.Error(
+          ratio, m.PathOf("token_ratio"),
+          absl::StrCat("must be <= max_tokens (", budget->max_tokens, ")"));
+    }
+    return r_.Error(
+        max, m.PathOf("max_tokens"),
+        absl::StrCat("must be >= token_ratio (", budget->token_ratio, ")"));
   }
 
   // jitter: true (full), false (none), or a mode name.
@@ -828,6 +975,7 @@ Config DefaultConfig() {
         rule.capacity, absl::Seconds(rule.window_seconds)};
   }
   config.runtime.retry.policies = BuiltinPolicies(RetryPolicyConfig());
+  FillRetryableCodes({}, &config.runtime.retry);
   config.runtime.health_checks.providers =
       BuiltinProviders(config.runtime.health_checks);
   return config;

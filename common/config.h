@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -115,14 +116,29 @@ struct RateLimitingConfig {
 // ---- runtime.retry --------------------------------------------------------
 enum class JitterMode { kNone, kFull, kEqual, kDecorrelated };
 
+// gRPC retry throttling, kept in the store so every replica shares it.
+struct RetryBudgetConfig {
+  double max_tokens = 100;   // 0 disables the budget; else in [1, 1e6]
+  double token_ratio = 0.1;  // deposited per success, in (0, max_tokens]
+};
+
 struct RetryPolicyConfig {
   int max_attempts = 3;                            // >= 1
   absl::Duration base_delay = absl::Milliseconds(500);
   absl::Duration max_delay = absl::Seconds(5);     // >= base_delay
   double exponential_base = 2.0;                   // >= 1
   JitterMode jitter = JitterMode::kFull;           // YAML: true|false|full|equal|decorrelated|none
-  // HTTP statuses that may be retried; empty means RetryConfig's list.
+  // HTTP statuses that may be retried. After loading, never empty unless the
+  // user wrote []: a policy without its own list gets RetryConfig's.
   std::vector<int> retryable_codes;
+  // gRPC codes that may be retried. YAML: names in the same retryable_codes
+  // list (e.g. [429, 503, UNAVAILABLE]); default UNAVAILABLE,
+  // RESOURCE_EXHAUSTED when the list is not given anywhere.
+  std::vector<absl::StatusCode> retryable_grpc_codes;
+  // The shortest useful attempt: no retry when delay + this exceeds the
+  // caller's remaining deadline.
+  absl::Duration min_attempt_time = absl::Milliseconds(50);
+  RetryBudgetConfig budget;
 };
 
 struct RetryConfig {
@@ -131,6 +147,8 @@ struct RetryConfig {
   // field inherits it from default_policy.
   std::map<std::string, RetryPolicyConfig> policies;
   std::vector<int> retryable_codes = {429, 500, 502, 503, 504};
+  std::vector<absl::StatusCode> retryable_grpc_codes = {
+      absl::StatusCode::kUnavailable, absl::StatusCode::kResourceExhausted};
 };
 
 // ---- runtime.health_checks ------------------------------------------------

@@ -92,6 +92,10 @@ void ExpectPolicyEq(const RetryPolicyConfig& a, const RetryPolicyConfig& b) {
   EXPECT_EQ(a.exponential_base, b.exponential_base);
   EXPECT_EQ(a.jitter, b.jitter);
   EXPECT_EQ(a.retryable_codes, b.retryable_codes);
+  EXPECT_EQ(a.retryable_grpc_codes, b.retryable_grpc_codes);
+  EXPECT_EQ(a.min_attempt_time, b.min_attempt_time);
+  EXPECT_EQ(a.budget.max_tokens, b.budget.max_tokens);
+  EXPECT_EQ(a.budget.token_ratio, b.budget.token_ratio);
 }
 
 void ExpectProviderEq(const HealthProviderConfig& a,
@@ -141,6 +145,7 @@ void ExpectConfigEq(const Config& a, const Config& b) {
   const RetryConfig& tb = b.runtime.retry;
   EXPECT_EQ(ta.enabled, tb.enabled);
   EXPECT_EQ(ta.retryable_codes, tb.retryable_codes);
+  EXPECT_EQ(ta.retryable_grpc_codes, tb.retryable_grpc_codes);
   ASSERT_EQ(Keys(ta.policies), Keys(tb.policies));
   for (const auto& [name, policy] : ta.policies) {
     SCOPED_TRACE("policy " + name);
@@ -206,6 +211,9 @@ TEST(DefaultConfigTest, HasTheProductionHardeningValues) {
   const RetryConfig& retry = c.runtime.retry;
   EXPECT_TRUE(retry.enabled);
   EXPECT_THAT(retry.retryable_codes, ElementsAre(429, 500, 502, 503, 504));
+  EXPECT_THAT(retry.retryable_grpc_codes,
+              ElementsAre(absl::StatusCode::kUnavailable,
+                          absl::StatusCode::kResourceExhausted));
   ASSERT_THAT(Keys(retry.policies),
               ElementsAre("conservative", "default", "expensive", "quick"));
   const RetryPolicyConfig& def = retry.policies.at("default");
@@ -214,7 +222,18 @@ TEST(DefaultConfigTest, HasTheProductionHardeningValues) {
   EXPECT_EQ(def.max_delay, absl::Seconds(5));
   EXPECT_EQ(def.exponential_base, 2.0);
   EXPECT_EQ(def.jitter, JitterMode::kFull);
-  EXPECT_THAT(def.retryable_codes, IsEmpty());
+  EXPECT_EQ(def.min_attempt_time, absl::Milliseconds(50));
+  EXPECT_EQ(def.budget.max_tokens, 100);
+  EXPECT_EQ(def.budget.token_ratio, 0.1);
+  // Every policy carries the section's lists.
+  for (const auto& [name, policy] : retry.policies) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(policy.retryable_codes, retry.retryable_codes);
+    EXPECT_EQ(policy.retryable_grpc_codes, retry.retryable_grpc_codes);
+    EXPECT_EQ(policy.min_attempt_time, absl::Milliseconds(50));
+    EXPECT_EQ(policy.budget.max_tokens, 100);
+    EXPECT_EQ(policy.budget.token_ratio, 0.1);
+  }
   const RetryPolicyConfig& expensive = retry.policies.at("expensive");
   EXPECT_EQ(expensive.max_attempts, 5);
   EXPECT_EQ(expensive.base_delay, absl::Seconds(1));
@@ -537,6 +556,7 @@ TEST(RetryConfigTest, PoliciesInheritOmittedFieldsFromDefaultPolicy) {
   custom.exponential_base = 3;
   custom.jitter = JitterMode::kEqual;
   custom.retryable_codes = {503};
+  custom.retryable_grpc_codes = {};  // default_policy's list has no names
   ExpectPolicyEq(policies.at("custom"), custom);
 
   // A policy defined in the file replaces the built-in one entirely.
@@ -559,7 +579,191 @@ TEST(RetryConfigTest, RetryableCodesAreCheckedPerElement) {
             "crossbridge.yml:3:28: runtime.retry.retryable_codes[1]: must be "
             "<= 599, got 700");
   EXPECT_THAT(ParseError("runtime: {retry: {retryable_codes: 429}}\n"),
-              HasSubstr("expected a list of integers, got \"429\""));
+              HasSubstr("runtime.retry.retryable_codes: expected a list of "
+                        "HTTP statuses (integers 100..599) and gRPC code "
+                        "names, got \"429\""));
+}
+
+TEST(RetryConfigTest, RetryableCodesMixHttpStatusesAndGrpcNames) {
+  absl::StatusOr<Config> config = Parse(
+      "runtime:\n"
+      "  retry:\n"
+      "    retryable_codes: [429, 503, UNAVAILABLE, resource_exhausted]\n"
+      "    quick_policy:\n"
+      "      retryable_codes: [Aborted, 502]\n"
+      "    http_only_policy:\n"
+      "      retryable_codes: [503]\n"
+      "    none_policy:\n"
+      "      retryable_codes: []\n"
+      "    custom_policy:\n"
+      "      max_attempts: 4\n");
+  ASSERT_THAT(config, IsOk());
+  const RetryConfig& retry = config->runtime.retry;
+  EXPECT_THAT(retry.retryable_codes, ElementsAre(429, 503));
+  EXPECT_THAT(retry.retryable_grpc_codes,
+              ElementsAre(absl::StatusCode::kUnavailable,
+                          absl::StatusCode::kResourceExhausted));
+  // Without a list of its own a policy gets the section's two lists.
+  for (const char* name : {"default", "custom", "expensive", "conservative"}) {
+    SCOPED_TRACE(name);
+    EXPECT_THAT(retry.policies.at(name).retryable_codes, ElementsAre(429, 503));
+    EXPECT_THAT(retry.policies.at(name).retryable_grpc_codes,
+                ElementsAre(absl::StatusCode::kUnavailable,
+                            absl::StatusCode::kResourceExhausted));
+  }
+  // A list of its own is exactly that list, for both kinds.
+  EXPECT_THAT(retry.policies.at("quick").retryable_codes, ElementsAre(502));
+  EXPECT_THAT(retry.policies.at("quick").retryable_grpc_codes,
+              ElementsAre(absl::StatusCode::kAborted));
+  EXPECT_THAT(retry.policies.at("http_only").retryable_codes, ElementsAre(503));
+  EXPECT_THAT(retry.policies.at("http_only").retryable_grpc_codes, IsEmpty());
+  EXPECT_THAT(retry.policies.at("none").retryable_codes, IsEmpty());
+  EXPECT_THAT(retry.policies.at("none").retryable_grpc_codes, IsEmpty());
+}
+
+TEST(RetryConfigTest, SectionListWithoutNamesRetriesNoGrpcCode) {
+  absl::StatusOr<Config> config =
+      Parse("runtime: {retry: {retryable_codes: [503]}}\n");
+  ASSERT_THAT(config, IsOk());
+  EXPECT_THAT(config->runtime.retry.retryable_grpc_codes, IsEmpty());
+  EXPECT_THAT(config->runtime.retry.policies.at("quick").retryable_codes,
+              ElementsAre(503));
+  EXPECT_THAT(config->runtime.retry.policies.at("quick").retryable_grpc_codes,
+              IsEmpty());
+}
+
+TEST(RetryConfigTest, UnknownGrpcCodeNameIsAPositionedError) {
+  EXPECT_THAT(ParseError("runtime:\n"
+                         "  retry:\n"
+                         "    retryable_codes: [429, UNAVAILABEL]\n"),
+              StartsWith("crossbridge.yml:3:28: runtime.retry.retryable_codes"
+                         "[1]: unknown gRPC code name \"UNAVAILABEL\" "
+                         "(expected an HTTP status 100..599 or one of: OK, "));
+  EXPECT_THAT(ParseError("runtime:\n"
+                         "  retry:\n"
+                         "    quick_policy:\n"
+                         "      retryable_codes: [503, 14]\n"),
+              StartsWith("crossbridge.yml:4:30: runtime.retry.quick_policy."
+                         "retryable_codes[1]: must be >= 100, got 14"));
+  EXPECT_THAT(ParseError("runtime:\n"
+                         "  retry:\n"
+                         "    expensive_policy:\n"
+                         "      retryable_codes: [UNAVAILABLE, \"14\"]\n"),
+              StartsWith("crossbridge.yml:4:38: runtime.retry.expensive_policy."
+                         "retryable_codes[1]: unknown gRPC code name "
+                         "\"14\""));
+  EXPECT_THAT(ParseError("runtime: {retry: {retryable_codes: [[503]]}}\n"),
+              HasSubstr("runtime.retry.retryable_codes[0]: expected an HTTP "
+                        "status (100..599) or a gRPC code name, got a list"));
+  EXPECT_THAT(
+      ParseError("", {{"CROSSBRIDGE_RUNTIME_RETRY_QUICK_POLICY_RETRYABLE_CODES",
+                       "[503, NOPE]"}}),
+      StartsWith("environment "
+                 "CROSSBRIDGE_RUNTIME_RETRY_QUICK_POLICY_RETRYABLE_CODES: "
+                 "unknown gRPC code name \"NOPE\""));
+}
+
+TEST(RetryConfigTest, EnvironmentSetsAPolicyList) {
+  absl::StatusOr<Config> config =
+      Parse("", {{"CROSSBRIDGE_RUNTIME_RETRY_QUICK_POLICY_RETRYABLE_CODES",
+                  "[UNAVAILABLE, 429]"}});
+  ASSERT_THAT(config, IsOk());
+  const RetryPolicyConfig& quick = config->runtime.retry.policies.at("quick");
+  EXPECT_THAT(quick.retryable_codes, ElementsAre(429));
+  EXPECT_THAT(quick.retryable_grpc_codes,
+              ElementsAre(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(config->runtime.retry.policies.at("default").retryable_codes,
+              ElementsAre(429, 500, 502, 503, 504));
+}
+
+TEST(RetryConfigTest, MinAttemptTimeAndBudgetAreInherited) {
+  absl::StatusOr<Config> config = Parse(
+      "runtime:\n"
+      "  retry:\n"
+      "    default_policy:\n"
+      "      min_attempt_time: 0.2\n"
+      "      budget: {max_tokens: 50, token_ratio: 0.5}\n"
+      "    custom_policy:\n"
+      "      budget: {token_ratio: 2}\n"
+      "    expensive_policy:\n"
+      "      min_attempt_time: 0\n"
+      "      budget: {max_tokens: 0}\n",
+      {{"CROSSBRIDGE_RUNTIME_RETRY_CONSERVATIVE_POLICY_BUDGET_MAX_TOKENS",
+        "1000"}});
+  ASSERT_THAT(config, IsOk());
+  const auto& policies = config->runtime.retry.policies;
+  const RetryPolicyConfig& def = policies.at("default");
+  EXPECT_EQ(def.min_attempt_time, absl::Milliseconds(200));
+  EXPECT_EQ(def.budget.max_tokens, 50);
+  EXPECT_EQ(def.budget.token_ratio, 0.5);
+  const RetryPolicyConfig& custom = policies.at("custom");
+  EXPECT_EQ(custom.min_attempt_time, absl::Milliseconds(200));
+  EXPECT_EQ(custom.budget.max_tokens, 50);
+  EXPECT_EQ(custom.budget.token_ratio, 2);
+  const RetryPolicyConfig& quick = policies.at("quick");  // built-in
+  EXPECT_EQ(quick.min_attempt_time, absl::Milliseconds(200));
+  EXPECT_EQ(quick.budget.max_tokens, 50);
+  EXPECT_EQ(quick.budget.token_ratio, 0.5);
+  const RetryPolicyConfig& expensive = policies.at("expensive");
+  EXPECT_EQ(expensive.min_attempt_time, absl::ZeroDuration());
+  EXPECT_EQ(expensive.budget.max_tokens, 0);  // no budget
+  EXPECT_EQ(expensive.budget.token_ratio, 0.5);
+  const RetryPolicyConfig& conservative = policies.at("conservative");
+  EXPECT_EQ(conservative.budget.max_tokens, 1000);
+  EXPECT_EQ(conservative.budget.token_ratio, 0.5);
+}
+
+TEST(RetryConfigTest, MinAttemptTimeAndBudgetAreValidated) {
+  EXPECT_EQ(ParseError("runtime:\n"
+                       "  retry:\n"
+                       "    default_policy:\n"
+                       "      min_attempt_time: -1\n"),
+            "crossbridge.yml:4:25: runtime.retry.default_policy."
+            "min_attempt_time: must be >= 0 seconds, got -1");
+  EXPECT_THAT(
+      ParseError("runtime: {retry: {quick_policy: {min_attempt_time: "
+                 "31536001}}}\n"),
+      HasSubstr("runtime.retry.quick_policy.min_attempt_time: must be <= "
+                "31536000 seconds, got 31536001"));
+  EXPECT_EQ(ParseError("runtime:\n"
+                       "  retry:\n"
+                       "    default_policy:\n"
+                       "      budget: {max_tokens: 0.5}\n"),
+            "crossbridge.yml:4:28: runtime.retry.default_policy.budget."
+            "max_tokens: must be 0 (no budget) or >= 1, got 0.5");
+  EXPECT_THAT(ParseError("runtime: {retry: {default_policy: {budget: "
+                         "{max_tokens: 1000001}}}}\n"),
+              HasSubstr("runtime.retry.default_policy.budget.max_tokens: "
+                        "must be <= "));
+  EXPECT_THAT(ParseError("runtime: {retry: {default_policy: {budget: "
+                         "{token_ratio: 0}}}}\n"),
+              HasSubstr("runtime.retry.default_policy.budget.token_ratio: "
+                        "must be > 0, got 0"));
+  EXPECT_THAT(ParseError("runtime: {retry: {default_policy: {budget: "
+                         "{max_tokens: 10, token_ratio: 20}}}}\n"),
+              HasSubstr("runtime.retry.default_policy.budget.token_ratio: "
+                        "must be <= max_tokens (10)"));
+  // The ratio is inherited; the max_tokens that broke the rule is blamed.
+  EXPECT_EQ(ParseError("runtime:\n"
+                       "  retry:\n"
+                       "    default_policy:\n"
+                       "      budget: {token_ratio: 5}\n"
+                       "    custom_policy:\n"
+                       "      budget: {max_tokens: 2}\n"),
+            "crossbridge.yml:6:28: runtime.retry.custom_policy.budget."
+            "max_tokens: must be >= token_ratio (5)");
+  EXPECT_THAT(ParseError("runtime: {retry: {quick_policy: {budget: 3}}}\n"),
+              HasSubstr("runtime.retry.quick_policy.budget: expected a map"));
+  EXPECT_THAT(ParseError("runtime: {retry: {quick_policy: {budget: "
+                         "{tokens: 3}}}}\n"),
+              HasSubstr("runtime.retry.quick_policy.budget.tokens: unknown "
+                        "key (expected one of: max_tokens, token_ratio)"));
+  EXPECT_EQ(
+      ParseError("", {{"CROSSBRIDGE_RUNTIME_RETRY_QUICK_POLICY_BUDGET_TOKEN_"
+                       "RATIO",
+                       "-1"}}),
+      "environment CROSSBRIDGE_RUNTIME_RETRY_QUICK_POLICY_BUDGET_TOKEN_RATIO: "
+      "must be > 0, got -1");
 }
 
 TEST(RetryConfigTest, PolicyKeysMustBeWellFormed) {
