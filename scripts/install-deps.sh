@@ -10,6 +10,7 @@ PACKAGES=(
   libabsl-dev libyaml-cpp-dev libspdlog-dev libhiredis-dev
   libgtest-dev libgmock-dev
   redis-server
+  libcurl4-openssl-dev
 )
 
 missing=()

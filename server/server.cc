@@ -9,13 +9,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/mutex.h"
 #include "common/status.h"
+#include "server/health/health_registry.h"
+#include "server/health/memory_outcome_store.h"
+#include "server/health/redis_outcome_store.h"
 #include "server/rate_limiter.h"
+#include "server/retry/budget_store.h"
+#include "server/retry/retry_advisor.h"
+#include "server/service/health_reporter_service.h"
 #include "server/service/rate_limiter_service.h"
+#include "server/service/retry_advisor_service.h"
 #include "server/store/memory_store.h"
+#include "server/store/redis_executor.h"
 #include "server/store/redis_store.h"
 
 namespace crossbridge {
@@ -24,28 +31,34 @@ namespace {
 // The health service name of the Redis dependency.
 constexpr char kRedisHealthName[] = "redis";
 
-// The stores a config asks for: the primary one, and for Redis the
-// in-process fallback used by on_store_failure: local.
+// Where state lives, as the config asks: everything in this process, or in
+// Redis with in-process fallbacks (used while Redis is unreachable).
 struct Stores {
-  std::unique_ptr<BucketStore> primary;
-  std::unique_ptr<BucketStore> fallback;
-  RedisStore* redis = nullptr;  // == primary when the backend is Redis
+  std::unique_ptr<RedisExecutor> redis;  // null for the memory backend
+  std::unique_ptr<BucketStore> buckets;
+  std::unique_ptr<BucketStore> local_buckets;  // null for the memory backend
+  std::unique_ptr<BudgetStore> budgets;
+  std::unique_ptr<BudgetStore> local_budgets;
+  std::unique_ptr<OutcomeStore> outcomes;
 };
 
 Stores MakeStores(const Config& config, const Clock& clock) {
-  Stores stores;
+  Stores s;
   auto memory = std::make_unique<MemoryStore>(
       clock, config.storage.memory,
       config.runtime.rate_limiting.cleanup_threshold);
+  s.local_budgets = std::make_unique<MemoryBudgetStore>();
   if (config.storage.backend == StorageBackend::kMemory) {
-    stores.primary = std::move(memory);
-    return stores;
+    s.buckets = std::move(memory);
+    s.outcomes = std::make_unique<MemoryOutcomeStore>(clock);
+    return s;
   }
-  auto redis = std::make_unique<RedisStore>(config.storage.redis, clock);
-  stores.redis = redis.get();
-  stores.primary = std::move(redis);
-  stores.fallback = std::move(memory);
-  return stores;
+  s.redis = std::make_unique<RedisExecutor>(config.storage.redis, clock);
+  s.buckets = std::make_unique<RedisStore>(*s.redis);
+  s.local_buckets = std::move(memory);
+  s.budgets = std::make_unique<RedisBudgetStore>(*s.redis);
+  s.outcomes = std::make_unique<RedisOutcomeStore>(*s.redis);
+  return s;
 }
 
 // Whether losing the store makes the whole server unable to decide: some
@@ -60,21 +73,30 @@ bool AnyOperationDenies(const RateLimitingConfig& config) {
 
 class ServerImpl final : public Server {
  public:
-  ServerImpl(std::shared_ptr<const Config> config, Stores stores,
-             std::unique_ptr<RateLimiter> limiter)
+  ServerImpl(std::shared_ptr<const Config> config, const Clock& clock,
+             Stores stores, std::unique_ptr<RateLimiter> limiter)
       : config_(std::move(config)),
         stores_(std::move(stores)),
+        probers_(MakeProbers(ProcessEnv())),
+        health_(config_->runtime.health_checks, clock, *probers_,
+                *stores_.outcomes),
         limiter_(std::move(limiter)),
-        rate_limiter_service_(*limiter_) {}
+        advisor_(config_->runtime.retry,
+                 stores_.budgets ? *stores_.budgets : *stores_.local_budgets,
+                 *stores_.local_budgets, &health_),
+        rate_limiter_service_(*limiter_),
+        retry_advisor_service_(advisor_),
+        health_reporter_service_(config_->runtime.health_checks, health_,
+                                 advisor_) {}
 
   ~ServerImpl() override {
     if (server_) {
       server_->Shutdown(absl::ToChronoTime(absl::Now()));
       server_->Wait();
     }
-    // Stop the store's workers while the health service they report to
-    // still exists.
-    stores_.primary.reset();
+    // Stop the threads that report to the health service while it exists.
+    health_.Stop();
+    stores_.redis.reset();
   }
 
   absl::Status Start() override {
@@ -84,6 +106,8 @@ class ServerImpl final : public Server {
     builder.AddListeningPort(config_->server.listen_address,
                              grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(&rate_limiter_service_);
+    builder.RegisterService(&retry_advisor_service_);
+    builder.RegisterService(&health_reporter_service_);
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || port_ == 0) {
       server_.reset();
@@ -92,10 +116,15 @@ class ServerImpl final : public Server {
           config_->server.listen_address,
           " (address in use, not local, or malformed)"));
     }
-    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-    health->SetServingStatus("", true);
-    health->SetServingStatus(v1::RateLimiter::service_full_name(), true);
-    if (stores_.redis != nullptr) StartRedis(*health);
+    grpc::HealthCheckServiceInterface& health = *server_->GetHealthCheckService();
+    health.SetServingStatus("", true);
+    for (const char* service :
+         {v1::RateLimiter::service_full_name(), v1::RetryAdvisor::service_full_name(),
+          v1::HealthReporter::service_full_name()}) {
+      health.SetServingStatus(service, true);
+    }
+    StartDependencyHealth(health);
+    if (stores_.redis != nullptr) StartRedis(health);
     Logger("server")->info("serving on {} (port {}), store {}",
                            config_->server.listen_address, port_,
                            std::string(StorageBackendName(config_->storage.backend)));
@@ -103,18 +132,6 @@ class ServerImpl final : public Server {
   }
 
   int port() const override { return port_; }
-
-  // "redis" is NOT_SERVING until the store connects and whenever it is
-  // unreachable; "" follows it only when some operation fails closed.
-  void StartRedis(grpc::HealthCheckServiceInterface& health) {
-    const bool gate_server = AnyOperationDenies(config_->runtime.rate_limiting);
-    health.SetServingStatus(kRedisHealthName, false);
-    if (gate_server) health.SetServingStatus("", false);
-    stores_.redis->Start([&health, gate_server](bool reachable) {
-      health.SetServingStatus(kRedisHealthName, reachable);
-      if (gate_server) health.SetServingStatus("", reachable);
-    });
-  }
 
   void Drain() override {
     {
@@ -140,10 +157,40 @@ class ServerImpl final : public Server {
   }
 
  private:
+  // Every enabled provider is a grpc.health.v1 service name that follows the
+  // registry (UNKNOWN counts as serving until the first result).
+  void StartDependencyHealth(grpc::HealthCheckServiceInterface& health) {
+    for (const DependencySnapshot& d : health_.Snapshot()) {
+      if (d.state != DependencyState::kDisabled) {
+        health.SetServingStatus(d.name, d.state != DependencyState::kNotServing);
+      }
+    }
+    health_.Start([&health](const std::string& provider, bool serving) {
+      health.SetServingStatus(provider, serving);
+    });
+  }
+
+  // "redis" is NOT_SERVING until the store connects and whenever it is
+  // unreachable; "" follows it only when some operation fails closed.
+  void StartRedis(grpc::HealthCheckServiceInterface& health) {
+    const bool gate_server = AnyOperationDenies(config_->runtime.rate_limiting);
+    health.SetServingStatus(kRedisHealthName, false);
+    if (gate_server) health.SetServingStatus("", false);
+    stores_.redis->Start([&health, gate_server](bool reachable) {
+      health.SetServingStatus(kRedisHealthName, reachable);
+      if (gate_server) health.SetServingStatus("", reachable);
+    });
+  }
+
   const std::shared_ptr<const Config> config_;
   Stores stores_;
+  const std::unique_ptr<Probers> probers_;
+  HealthRegistry health_;
   const std::unique_ptr<RateLimiter> limiter_;
+  RetryAdvisor advisor_;
   RateLimiterService rate_limiter_service_;
+  RetryAdvisorService retry_advisor_service_;
+  HealthReporterService health_reporter_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   absl::Mutex drain_mu_;
@@ -157,9 +204,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   Stores stores = MakeStores(*config, clock);
   ASSIGN_OR_RETURN(std::unique_ptr<RateLimiter> limiter,
                    RateLimiter::Create(config->runtime.rate_limiting,
-                                       *stores.primary, stores.fallback.get()));
+                                       *stores.buckets, stores.local_buckets.get()));
   return std::unique_ptr<Server>(new ServerImpl(
-      std::move(config), std::move(stores), std::move(limiter)));
+      std::move(config), clock, std::move(stores), std::move(limiter)));
 }
 
 }  // namespace crossbridge

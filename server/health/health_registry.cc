@@ -1,0 +1,415 @@
+// HealthRegistry: threading and counting.
+//
+// Threads: one probe thread per enabled provider, started by Start(). A
+// provider's probe blocks its own thread only (up to its timeout), so a slow
+// or hanging dependency never delays another's probes; providers are few
+// (a handful in crossbridge.yml), so a thread each is cheaper in code and
+// reasoning than a scheduler plus a worker pool, at the same isolation. Each
+// thread waits on a std::condition_variable until its next due time (a
+// steady-clock deadline: the injected Clock has no way to wait, and wall-time
+// jumps must not stall probing), then asks the store for the probe claim
+// (ClaimProbe), probes if granted (or if the store fails or does not answer
+// within the probe timeout), and records the outcome (RecordOutcome). A refused
+// claim means another replica probes this interval; the thread tries again
+// one interval later. The first probe runs at once on Start().
+//
+// Counting: the store's count after RecordOutcome is the provider's
+// consecutive_failures. When the store fails (an error in `done`), the
+// registry counts locally from the last count it knew, and goes back to the
+// store's count as soon as the store answers again (both switches logged
+// once). State: success -> SERVING; count >= failure_threshold ->
+// NOT_SERVING; a failure below the threshold keeps UNKNOWN/SERVING as is, and
+// turns NOT_SERVING into SERVING (the fleet-wide count can only have dropped
+// below the threshold because some replica recorded a success).
+//
+// Listener: state changes are queued under mu_ and delivered outside it by
+// whichever thread finds no delivery in progress, so calls are in order and
+// never concurrent. Changes before Start() (Reports) are not queued. The
+// destructor waits for a delivery in progress, so the listener is never
+// called after ~HealthRegistry returns (hence: do not destroy the registry
+// from inside the listener).
+//
+// Lifetime: store callbacks hold a shared_ptr to the registry's core, so a
+// late `done` (Redis store) after destruction is harmless: it touches only
+// the core, which no longer uses the clock, probers, store or listener.
+#include "server/health/health_registry.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace crossbridge {
+namespace {
+
+struct ProviderState {
+  HealthProviderConfig config;
+  int failure_threshold = 1;
+  DependencyState state = DependencyState::kUnknown;
+  int consecutive_failures = 0;
+  bool counting_locally = false;  // the store failed on the last outcome
+  absl::Duration last_latency = absl::ZeroDuration();
+  std::string last_error;
+  absl::Time last_check_time = absl::InfinitePast();
+};
+
+DependencySnapshot MakeSnapshot(const std::string& name, const ProviderState& p) {
+  DependencySnapshot s;
+  s.name = name;
+  s.check_type = p.config.check_type;
+  s.target = p.config.target;
+  s.state = p.state;
+  s.consecutive_failures = p.consecutive_failures;
+  s.failure_threshold = p.failure_threshold;
+  s.last_latency = p.last_latency;
+  s.last_error = p.last_error;
+  s.last_check_time = p.last_check_time;
+  return s;
+}
+
+// One outcome to apply (a probe's or a caller's).
+struct Outcome {
+  std::string provider;
+  bool success = false;
+  absl::Duration latency;
+  std::string error;
+  absl::Time check_time;
+};
+
+// The part of the registry that store callbacks may outlive the registry in.
+class Core : public std::enable_shared_from_this<Core> {
+ public:
+  explicit Core(const HealthChecksConfig& config) {
+    for (const auto& [name, provider] : config.providers) {
+      ProviderState p;
+      p.config = provider;
+      p.failure_threshold = std::max(1, provider.failure_threshold);
+      if (!provider.enabled) p.state = DependencyState::kDisabled;
+      providers_.emplace(name, std::move(p));
+    }
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;  // stop, claim answers, delivery finished
+
+  // Guarded by mu. The key set is fixed at construction.
+  bool stop = false;
+  bool closed = false;  // no more listener calls
+  std::map<std::string, ProviderState, std::less<>> providers_;
+
+  // Listener delivery; guarded by mu.
+  HealthRegistry::Listener listener;
+  std::deque<std::pair<std::string, bool>> pending;
+  bool delivering = false;
+
+  // Applies `count` (the store's answer) to `o.provider`, queues a listener
+  // call on a serving change and delivers. Returns the provider's snapshot.
+  DependencySnapshot Apply(const Outcome& o, const absl::StatusOr<int64_t>& count) {
+    DependencySnapshot snapshot;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ProviderState& p = providers_.find(o.provider)->second;
+      if (count.ok()) {
+        if (p.counting_locally) {
+          Logger("health")->info("{}: outcome store is back; using its count",
+                                 o.provider);
+          p.counting_locally = false;
+        }
+        p.consecutive_failures =
+            static_cast<int>(std::min<int64_t>(*count, 1'000'000'000));
+      } else {
+        if (!p.counting_locally) {
+          Logger("health")->warn("{}: outcome store failed ({}); counting locally",
+                                 o.provider, count.status().ToString());
+          p.counting_locally = true;
+        }
+        p.consecutive_failures = o.success ? 0 : p.consecutive_failures + 1;
+      }
+      p.last_latency = o.latency;
+      p.last_error = o.success ? "" : o.error;
+      p.last_check_time = o.check_time;
+
+      bool was_serving = p.state != DependencyState::kNotServing;
+      if (o.success) {
+        p.state = DependencyState::kServing;
+      } else if (p.consecutive_failures >= p.failure_threshold) {
+        p.state = DependencyState::kNotServing;
+      } else if (p.state == DependencyState::kNotServing) {
+        p.state = DependencyState::kServing;
+      }
+      bool serving = p.state != DependencyState::kNotServing;
+      if (serving != was_serving) {
+        if (serving) {
+          Logger("health")->info("{}: SERVING", o.provider);
+        } else {
+          Logger("health")->warn("{}: NOT_SERVING after {} consecutive failures: {}",
+                                 o.provider, p.consecutive_failures, p.last_error);
+        }
+        if (listener && !closed) pending.emplace_back(o.provider, serving);
+      }
+      snapshot = MakeSnapshot(o.provider, p);
+    }
+    Deliver();
+    return snapshot;
+  }
+
+  // Delivers queued listener calls, outside mu, unless another thread is.
+  void Deliver() {
+    std::unique_lock<std::mutex> lock(mu);
+    if (delivering) return;  // that thread also delivers what we queued
+    delivering = true;
+    while (!pending.empty() && !closed) {
+      std::pair<std::string, bool> change = std::move(pending.front());
+      pending.pop_front();
+      HealthRegistry::Listener call = listener;
+      lock.unlock();
+      call(change.first, change.second);
+      lock.lock();
+    }
+    delivering = false;
+    cv.notify_all();
+  }
+};
+
+}  // namespace
+
+class HealthRegistry::Impl {
+ public:
+  Impl(const HealthChecksConfig& config, const Clock& clock,
+       const Probers& probers, OutcomeStore& store)
+      : enabled_(config.enabled),
+        clock_(clock),
+        probers_(probers),
+        store_(store),
+        core_(std::make_shared<Core>(config)) {}
+
+  ~Impl() { Stop(); }
+
+  void Stop() {
+    {
+      std::unique_lock<std::mutex> lock(core_->mu);
+      core_->stop = true;
+      core_->closed = true;
+      core_->pending.clear();
+      core_->cv.notify_all();
+      core_->cv.wait(lock, [&] { return !core_->delivering; });
+    }
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+  void Start(Listener listener) {
+    std::vector<std::pair<std::string, HealthProviderConfig>> to_probe;
+    {
+      std::lock_guard<std::mutex> lock(core_->mu);
+      if (started_) {
+        Logger("health")->warn("HealthRegistry::Start called twice; ignored");
+        return;
+      }
+      started_ = true;
+      core_->listener = std::move(listener);
+      if (!enabled_) {
+        Logger("health")->info("health checks disabled; no provider is probed");
+        return;
+      }
+      for (const auto& [name, p] : core_->providers_) {
+        if (p.config.enabled) to_probe.emplace_back(name, p.config);
+      }
+    }
+    for (auto& [name, config] : to_probe) {
+      Logger("health")->info("probing {} ({} {}) every {}", name,
+                             std::string(CheckTypeName(config.check_type)), config.target,
+                             absl::FormatDuration(config.interval));
+      threads_.emplace_back(
+          [this, name = name, config = config] { ProbeLoop(name, config); });
+    }
+  }
+
+  std::vector<DependencySnapshot> Snapshot() const {
+    std::lock_guard<std::mutex> lock(core_->mu);
+    std::vector<DependencySnapshot> out;
+    out.reserve(core_->providers_.size());
+    for (const auto& [name, p] : core_->providers_) {
+      out.push_back(MakeSnapshot(name, p));
+    }
+    return out;
+  }
+
+  absl::StatusOr<DependencySnapshot> Get(absl::string_view provider) const {
+    std::lock_guard<std::mutex> lock(core_->mu);
+    auto it = core_->providers_.find(provider);
+    if (it == core_->providers_.end()) return UnknownProvider(provider);
+    return MakeSnapshot(it->first, it->second);
+  }
+
+  bool IsServing(absl::string_view provider) const {
+    std::lock_guard<std::mutex> lock(core_->mu);
+    auto it = core_->providers_.find(provider);
+    return it == core_->providers_.end() ||
+           it->second.state != DependencyState::kNotServing;
+  }
+
+  void Report(absl::string_view provider, bool success, absl::Duration latency,
+              absl::string_view error, ReportCallback done) {
+    // Answered without counting: unknown (NotFound) or disabled (its
+    // snapshot stays DISABLED). `done` runs outside the lock: it may call
+    // back into the registry.
+    std::optional<absl::StatusOr<DependencySnapshot>> answer;
+    {
+      std::lock_guard<std::mutex> lock(core_->mu);
+      auto it = core_->providers_.find(provider);
+      if (it == core_->providers_.end()) {
+        answer = UnknownProvider(provider);
+      } else if (!it->second.config.enabled) {
+        answer = MakeSnapshot(it->first, it->second);
+      }
+    }
+    if (answer.has_value()) {
+      done(std::move(*answer));
+      return;
+    }
+    Outcome o;
+    o.provider = std::string(provider);
+    o.success = success;
+    o.latency = latency;
+    o.error = success ? "" : (error.empty() ? "reported failure" : std::string(error));
+    o.check_time = clock_.Now();
+    std::shared_ptr<Core> core = core_;
+    store_.RecordOutcome(
+        provider, success,
+        [core, o = std::move(o), done = std::move(done)](absl::StatusOr<int64_t> count) {
+          done(core->Apply(o, count));
+        });
+  }
+
+ private:
+  static absl::Status UnknownProvider(absl::string_view provider) {
+    return absl::NotFoundError(absl::StrCat("unknown provider \"", provider, "\""));
+  }
+
+  // True if this replica should probe now: the store granted the claim, or
+  // the store failed / did not answer within `wait` (better a duplicate
+  // probe than none). False also when stopping.
+  bool Claim(const std::string& name, absl::Duration interval, absl::Duration wait) {
+    struct Answer {
+      std::optional<absl::StatusOr<bool>> value;  // guarded by Core::mu
+    };
+    auto answer = std::make_shared<Answer>();
+    std::shared_ptr<Core> core = core_;
+    store_.ClaimProbe(name, interval, [core, answer](absl::StatusOr<bool> claimed) {
+      std::lock_guard<std::mutex> lock(core->mu);
+      answer->value = std::move(claimed);
+      core->cv.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(core_->mu);
+    bool answered = core_->cv.wait_for(
+        lock, absl::ToChronoMilliseconds(wait),
+        [&] { return answer->value.has_value() || core_->stop; });
+    if (core_->stop) return false;
+    if (!answered) {
+      Logger("health")->warn("{}: no probe claim from the store within {}; probing",
+                             name, absl::FormatDuration(wait));
+      return true;
+    }
+    if (!answer->value->ok()) {
+      Logger("health")->debug("{}: probe claim failed ({}); probing", name,
+                              answer->value->status().ToString());
+      return true;
+    }
+    return **answer->value;
+  }
+
+  void ProbeLoop(const std::string& name, const HealthProviderConfig& config) {
+    // A Redis or HTTP peer closing a probe connection must not kill the
+    // process with SIGPIPE; the signal stays blocked on this thread only.
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+
+    const Prober& prober = probers_.For(config.check_type);
+    auto interval = std::max(std::chrono::milliseconds(1),
+                             absl::ToChronoMilliseconds(config.interval));
+    auto next = std::chrono::steady_clock::now();
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(core_->mu);
+        if (core_->cv.wait_until(lock, next, [&] { return core_->stop; })) return;
+      }
+      if (Claim(name, config.interval, config.timeout)) ProbeOnce(name, config, prober);
+      next += interval;
+      auto now = std::chrono::steady_clock::now();
+      if (next <= now) next = now + interval;  // overran: no catch-up burst
+    }
+  }
+
+  void ProbeOnce(const std::string& name, const HealthProviderConfig& config,
+                 const Prober& prober) {
+    Outcome o;
+    o.provider = name;
+    o.check_time = clock_.Now();
+    absl::Status status = prober.Probe(config, config.timeout);
+    o.latency = clock_.Now() - o.check_time;
+    o.success = status.ok();
+    if (!o.success) {
+      o.error = std::string(status.message());
+      Logger("health")->debug("{}: probe failed: {}", name, o.error);
+    }
+    std::shared_ptr<Core> core = core_;
+    store_.RecordOutcome(name, o.success,
+                         [core, o](absl::StatusOr<int64_t> count) { core->Apply(o, count); });
+  }
+
+  const bool enabled_;
+  const Clock& clock_;
+  const Probers& probers_;
+  OutcomeStore& store_;
+  std::shared_ptr<Core> core_;
+  bool started_ = false;  // guarded by core_->mu
+  std::vector<std::thread> threads_;  // written by Start, joined by Stop
+};
+
+HealthRegistry::HealthRegistry(const HealthChecksConfig& config, const Clock& clock,
+                               const Probers& probers, OutcomeStore& store)
+    : impl_(std::make_unique<Impl>(config, clock, probers, store)) {}
+
+HealthRegistry::~HealthRegistry() = default;
+
+void HealthRegistry::Stop() { impl_->Stop(); }
+
+void HealthRegistry::Start(Listener listener) { impl_->Start(std::move(listener)); }
+
+std::vector<DependencySnapshot> HealthRegistry::Snapshot() const {
+  return impl_->Snapshot();
+}
+
+absl::StatusOr<DependencySnapshot> HealthRegistry::Get(absl::string_view provider) const {
+  return impl_->Get(provider);
+}
+
+bool HealthRegistry::IsServing(absl::string_view provider) const {
+  return impl_->IsServing(provider);
+}
+
+void HealthRegistry::Report(absl::string_view provider, bool success,
+                            absl::Duration latency, absl::string_view error,
+                            ReportCallback done) {
+  impl_->Report(provider, success, latency, error, std::move(done));
+}
+
+}  // namespace crossbridge

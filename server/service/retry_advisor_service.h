@@ -1,0 +1,35 @@
+// gRPC adapter for crossbridge.v1.RetryAdvisor on the callback API: checks
+// the request fields, calls RetryAdvisor and finishes the reactor from its
+// completion. Errors: INVALID_ARGUMENT naming the field (attempt, failure,
+// grpc_code, http_status), NOT_FOUND for an unknown policy or dependency.
+#ifndef CROSSBRIDGE_SERVER_SERVICE_RETRY_ADVISOR_SERVICE_H_
+#define CROSSBRIDGE_SERVER_SERVICE_RETRY_ADVISOR_SERVICE_H_
+
+#include "crossbridge/v1/retry_advisor.grpc.pb.h"
+#include "server/retry/retry_advisor.h"
+
+namespace crossbridge {
+
+// The proto form of a policy (shared with tests).
+v1::RetryPolicy RetryPolicyToProto(absl::string_view name,
+                                   const RetryPolicyConfig& policy);
+
+class RetryAdvisorService final : public v1::RetryAdvisor::CallbackService {
+ public:
+  // `advisor` must outlive the service.
+  explicit RetryAdvisorService(RetryAdvisor& advisor) : advisor_(advisor) {}
+
+  grpc::ServerUnaryReactor* DecideRetry(grpc::CallbackServerContext* context,
+                                        const v1::DecideRetryRequest* request,
+                                        v1::DecideRetryResponse* response) override;
+  grpc::ServerUnaryReactor* GetRetryPolicy(grpc::CallbackServerContext* context,
+                                           const v1::GetRetryPolicyRequest* request,
+                                           v1::RetryPolicy* response) override;
+
+ private:
+  RetryAdvisor& advisor_;
+};
+
+}  // namespace crossbridge
+
+#endif  // CROSSBRIDGE_SERVER_SERVICE_RETRY_ADVISOR_SERVICE_H_
