@@ -1,11 +1,13 @@
 #include "client/cli.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "client/client.h"
+#include "common/retry.h"
 #include "common/status.h"
 
 namespace crossbridge {
@@ -39,8 +42,8 @@ constexpr absl::string_view kGlobalFlagsHelp =
 
 constexpr absl::string_view kExitCodesHelp =
     "Exit codes:\n"
-    "  0  permit allowed / health SERVING\n"
-    "  1  permit refused (rate limited) / health not SERVING\n"
+    "  0  permit allowed / health SERVING / retry advised / outcome reported\n"
+    "  1  permit refused (rate limited) / health not SERVING / no retry\n"
     "  2  usage error (bad or missing flags, unknown command)\n"
     "  3  RPC error (server unreachable, INVALID_ARGUMENT, NOT_FOUND, ...)\n";
 
@@ -56,38 +59,106 @@ constexpr absl::string_view kAcquireHelp =
     "  --cost N         permits to take, 0..4294967295; 0 peeks (default 1)\n";
 
 constexpr absl::string_view kHealthHelp =
-    "Usage: crossbridge-cli [global flags] health [--service NAME]\n"
+    "Usage: crossbridge-cli [global flags] health [--service NAME] [--watch]\n"
+    "                       [--watch-seconds N]\n"
     "\n"
     "Queries grpc.health.v1.Health/Check; prints SERVING, NOT_SERVING, "
     "UNKNOWN\n"
-    "or SERVICE_UNKNOWN.\n"
-    "  --service NAME   service or provider to check (default \"\": the whole "
-    "server)\n";
+    "or SERVICE_UNKNOWN. Without --service and --watch it also prints the\n"
+    "dependency table (HealthReporter/GetHealth): name, status, consecutive\n"
+    "failures/threshold, last latency, last error.\n"
+    "  --service NAME     service or provider to check (default \"\": the "
+    "whole\n"
+    "                     server)\n"
+    "  --watch            stream grpc.health.v1.Health/Watch, printing every\n"
+    "                     status change; exit status from the last one\n"
+    "  --watch-seconds N  how long to watch, 1..86400 (default 60)\n";
+
+constexpr absl::string_view kRetryHelp =
+    "Usage: crossbridge-cli [global flags] retry [--policy P] --attempt N\n"
+    "                       (--code C | --http-status S) [--retry-after-ms X]\n"
+    "                       [--deadline-ms D] [--dependency NAME]\n"
+    "\n"
+    "Asks the server (RetryAdvisor/DecideRetry) whether attempt N, which "
+    "failed\n"
+    "with C or S, should be retried; prints e.g.\n"
+    "  retry after 812ms (RETRYABLE, 1 attempts remaining)   (exit 0)\n"
+    "  no retry: ATTEMPTS_EXHAUSTED                          (exit 1)\n"
+    "  --policy P          retry policy (default \"default\")\n"
+    "  --attempt N         the attempt that failed, 1 = the first call "
+    "(required)\n"
+    "  --code C            gRPC code name or number, e.g. UNAVAILABLE\n"
+    "  --http-status S     HTTP status, 100..599, e.g. 503\n"
+    "  --retry-after-ms X  the failed call's Retry-After hint\n"
+    "  --deadline-ms D     the caller's remaining deadline\n"
+    "  --dependency NAME   provider the call went to (DEPENDENCY_UNHEALTHY "
+    "when\n"
+    "                      it is NOT_SERVING)\n";
+
+constexpr absl::string_view kReportHelp =
+    "Usage: crossbridge-cli [global flags] report --provider P (--success | "
+    "--failure)\n"
+    "                       [--latency-ms N] [--code C]\n"
+    "\n"
+    "Reports one call outcome to provider P (HealthReporter/ReportOutcome) "
+    "and\n"
+    "prints the provider's health afterwards.\n"
+    "  --provider P      provider from runtime.health_checks (required)\n"
+    "  --success         the call succeeded (resets the failure count)\n"
+    "  --failure         the call failed (counts toward failure_threshold)\n"
+    "  --latency-ms N    the call's latency (default 0)\n"
+    "  --code C          the failure's code, e.g. 503 or UNAVAILABLE\n";
 
 constexpr absl::string_view kMainHelp =
     "Usage: crossbridge-cli [global flags] <command> [command flags]\n"
     "\n"
     "Commands:\n"
     "  acquire   ask for a rate-limit permit\n"
-    "  health    check the server's (or one service's) health\n"
+    "  health    check the server's (or one service's) health; --watch streams\n"
+    "  retry     ask whether a failed attempt should be retried, and when\n"
+    "  report    report a call outcome to a dependency (passive health)\n"
     "Run `crossbridge-cli <command> --help` for the command's flags.\n";
 
-// Flags that take a value, and the command each belongs to ("" = global).
-const std::map<std::string, std::string>& ValueFlags() {
-  static const auto* flags = new std::map<std::string, std::string>{
-      {"target", ""},         {"timeout-ms", ""}, {"operation", "acquire"},
-      {"key", "acquire"},     {"cost", "acquire"}, {"service", "health"},
+// Flags that take a value, and the commands each belongs to (empty = global).
+const std::map<std::string, std::set<std::string>>& ValueFlags() {
+  static const auto* flags = new std::map<std::string, std::set<std::string>>{
+      {"target", {}},
+      {"timeout-ms", {}},
+      {"operation", {"acquire"}},
+      {"key", {"acquire"}},
+      {"cost", {"acquire"}},
+      {"service", {"health"}},
+      {"watch-seconds", {"health"}},
+      {"policy", {"retry"}},
+      {"attempt", {"retry"}},
+      {"code", {"retry", "report"}},
+      {"http-status", {"retry"}},
+      {"retry-after-ms", {"retry"}},
+      {"deadline-ms", {"retry"}},
+      {"dependency", {"retry"}},
+      {"provider", {"report"}},
+      {"latency-ms", {"report"}},
   };
   return *flags;
 }
 
+// Flags without a value (besides --json), and the command each belongs to.
+const std::map<std::string, std::string>& BoolFlags() {
+  static const auto* flags = new std::map<std::string, std::string>{
+      {"watch", "health"}, {"success", "report"}, {"failure", "report"}};
+  return *flags;
+}
+
 bool IsCommand(absl::string_view name) {
-  return name == "acquire" || name == "health";
+  return name == "acquire" || name == "health" || name == "retry" ||
+         name == "report";
 }
 
 std::string Usage(absl::string_view command) {
   absl::string_view body = command == "acquire"  ? kAcquireHelp
                            : command == "health" ? kHealthHelp
+                           : command == "retry"  ? kRetryHelp
+                           : command == "report" ? kReportHelp
                                                  : kMainHelp;
   return absl::StrCat(body, "\n", kGlobalFlagsHelp, "\n", kExitCodesHelp);
 }
@@ -98,6 +169,7 @@ struct RawArgs {
   bool help = false;
   bool json = false;
   std::map<std::string, std::string> flags;  // Value flags by name.
+  std::set<std::string> bools;               // Boolean flags given.
   absl::Status error;                        // The first tokenizing error.
 };
 
@@ -117,6 +189,17 @@ void TakeFlag(const std::vector<std::string>& args, size_t* i, RawArgs& raw) {
       SetError(raw, absl::InvalidArgumentError("--json takes no value"));
     }
     raw.json = true;
+    return;
+  }
+  if (BoolFlags().count(name) != 0) {
+    if (eq != std::string::npos) {
+      SetError(raw, absl::InvalidArgumentError(
+                        absl::StrCat("--", name, " takes no value")));
+    }
+    if (!raw.bools.insert(name).second) {
+      SetError(raw, absl::InvalidArgumentError(absl::StrCat(
+                        "flag --", name, " given more than once")));
+    }
     return;
   }
   if (ValueFlags().count(name) == 0) {
@@ -192,6 +275,20 @@ struct CliArgs {
   std::string key;
   uint32_t cost = 1;
   std::string service;
+  bool watch = false;
+  absl::Duration watch_duration = absl::Seconds(60);
+  // retry
+  std::string policy;
+  uint32_t attempt = 1;
+  Failure failure;
+  std::optional<absl::Duration> retry_after;
+  std::optional<absl::Duration> deadline;
+  std::string dependency;
+  // report
+  std::string provider;
+  bool success = false;
+  absl::Duration latency;
+  std::string code;
 };
 
 std::string DefaultTarget() {
@@ -208,19 +305,37 @@ absl::Status CheckCommandAndFlags(const RawArgs& raw) {
         absl::StrCat("unknown command '", raw.command, "'"));
   }
   for (const auto& [name, value] : raw.flags) {
-    const std::string& owner = ValueFlags().at(name);
-    if (!owner.empty() && owner != raw.command) {
+    const std::set<std::string>& owners = ValueFlags().at(name);
+    if (!owners.empty() && owners.count(raw.command) == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "flag --", name, " does not apply to command '", raw.command, "'"));
     }
   }
-  if (raw.command == "acquire") {
-    for (const char* required : {"operation", "key"}) {
-      if (raw.flags.count(required) == 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("missing required flag --", required));
-      }
+  for (const std::string& name : raw.bools) {
+    if (BoolFlags().at(name) != raw.command) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "flag --", name, " does not apply to command '", raw.command, "'"));
     }
+  }
+  std::vector<const char*> required;
+  if (raw.command == "acquire") required = {"operation", "key"};
+  if (raw.command == "retry") required = {"attempt"};
+  if (raw.command == "report") required = {"provider"};
+  for (const char* name : required) {
+    if (raw.flags.count(name) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("missing required flag --", name));
+    }
+  }
+  if (raw.command == "retry" &&
+      raw.flags.count("code") + raw.flags.count("http-status") != 1) {
+    return absl::InvalidArgumentError(
+        "exactly one of --code and --http-status is required");
+  }
+  if (raw.command == "report" &&
+      raw.bools.count("success") + raw.bools.count("failure") != 1) {
+    return absl::InvalidArgumentError(
+        "exactly one of --success and --failure is required");
   }
   return absl::OkStatus();
 }
@@ -254,6 +369,54 @@ absl::StatusOr<CliArgs> Validate(const RawArgs& raw) {
                                 std::numeric_limits<uint32_t>::max()));
   args.cost = static_cast<uint32_t>(cost);
   args.service = FlagOr(raw, "service", "");
+  args.watch = raw.bools.count("watch") != 0;
+  ASSIGN_OR_RETURN(uint64_t watch_seconds,
+                   ParseInteger("watch-seconds",
+                                FlagOr(raw, "watch-seconds", "60"), 1, 86400));
+  args.watch_duration = absl::Seconds(static_cast<int64_t>(watch_seconds));
+  if (args.command == "retry") {
+    args.policy = FlagOr(raw, "policy", "default");
+    ASSIGN_OR_RETURN(uint64_t attempt,
+                     ParseInteger("attempt", FlagOr(raw, "attempt", "1"), 1,
+                                  std::numeric_limits<uint32_t>::max()));
+    args.attempt = static_cast<uint32_t>(attempt);
+    if (raw.flags.count("code") != 0) {
+      absl::StatusOr<absl::StatusCode> code = ParseGrpcCode(raw.flags.at("code"));
+      if (!code.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--code: ", code.status().message()));
+      }
+      args.failure.grpc_code = *code;
+    } else {
+      ASSIGN_OR_RETURN(uint64_t http,
+                       ParseInteger("http-status", raw.flags.at("http-status"),
+                                    100, 599));
+      args.failure.http_status = static_cast<int>(http);
+    }
+    constexpr uint64_t kMaxMs = uint64_t{1} << 40;
+    if (raw.flags.count("retry-after-ms") != 0) {
+      ASSIGN_OR_RETURN(uint64_t ms, ParseInteger("retry-after-ms",
+                                                 raw.flags.at("retry-after-ms"),
+                                                 0, kMaxMs));
+      args.retry_after = absl::Milliseconds(static_cast<int64_t>(ms));
+    }
+    if (raw.flags.count("deadline-ms") != 0) {
+      ASSIGN_OR_RETURN(uint64_t ms,
+                       ParseInteger("deadline-ms", raw.flags.at("deadline-ms"),
+                                    0, kMaxMs));
+      args.deadline = absl::Milliseconds(static_cast<int64_t>(ms));
+    }
+    args.dependency = FlagOr(raw, "dependency", "");
+  }
+  if (args.command == "report") {
+    args.provider = FlagOr(raw, "provider", "");
+    args.success = raw.bools.count("success") != 0;
+    ASSIGN_OR_RETURN(uint64_t latency_ms,
+                     ParseInteger("latency-ms", FlagOr(raw, "latency-ms", "0"),
+                                  0, kMaxTimeoutMs));
+    args.latency = absl::Milliseconds(static_cast<int64_t>(latency_ms));
+    args.code = FlagOr(raw, "code", "");
+  }
   return args;
 }
 
@@ -326,6 +489,136 @@ int RpcError(const CliArgs& args, const absl::Status& status,
   return kExitRpcError;
 }
 
+// "SERVING", "NOT_SERVING", "UNKNOWN", "DISABLED" (the proto name without
+// its STATUS_ prefix).
+std::string DependencyStatusName(v1::DependencyStatus status) {
+  std::string name = v1::DependencyStatus_Name(status);
+  if (absl::StartsWith(name, "STATUS_")) name = name.substr(7);
+  return name.empty() ? "UNSPECIFIED" : name;
+}
+
+std::string DependencyJson(const v1::DependencyHealth& d) {
+  return absl::StrFormat(
+      "{\"name\":%s,\"status\":\"%s\",\"consecutive_failures\":%d,"
+      "\"failure_threshold\":%d,\"last_latency_ms\":%d,\"last_error\":%s,"
+      "\"check_type\":%s,\"target\":%s}",
+      JsonString(d.name()), DependencyStatusName(d.status()),
+      d.consecutive_failures(), d.failure_threshold(), d.last_latency_ms(),
+      JsonString(d.last_error()), JsonString(d.check_type()),
+      JsonString(d.target()));
+}
+
+constexpr char kTableFormat[] = "%-24s %-12s %-9s %-9s %s\n";
+
+std::string DependencyRow(const v1::DependencyHealth& d) {
+  return absl::StrFormat(
+      kTableFormat, d.name(), DependencyStatusName(d.status()),
+      absl::StrCat(d.consecutive_failures(), "/", d.failure_threshold()),
+      absl::StrCat(d.last_latency_ms(), "ms"),
+      d.last_error().empty() ? "-" : d.last_error());
+}
+
+// health without --service and --watch: the Check status plus the table.
+int RunServerHealth(const CliArgs& args, Client& client, std::ostream& out,
+                    std::ostream& err) {
+  absl::StatusOr<ServingStatus> health = client.CheckHealth(args.service);
+  if (!health.ok()) return RpcError(args, health.status(), err);
+  const int exit_code =
+      *health == ServingStatus::kServing ? kExitOk : kExitRefused;
+  absl::StatusOr<v1::HealthReport> report = client.GetHealth();
+  if (!report.ok() && absl::IsUnimplemented(report.status())) {
+    // An older server without HealthReporter: the status alone.
+    PrintHealth(args, *health, out);
+    err << "note: the server does not report dependency health\n";
+    return exit_code;
+  }
+  if (!report.ok()) return RpcError(args, report.status(), err);
+  if (args.json) {
+    std::string deps;
+    for (const v1::DependencyHealth& d : report->dependencies()) {
+      if (!deps.empty()) deps += ",";
+      deps += DependencyJson(d);
+    }
+    out << "{\"service\":" << JsonString(args.service) << ",\"status\":\""
+        << ServingStatusName(*health) << "\",\"dependencies_status\":\""
+        << DependencyStatusName(report->status())
+        << "\",\"dependencies\":[" << deps << "]}\n";
+    return exit_code;
+  }
+  out << ServingStatusName(*health) << "\n";
+  if (report->dependencies().empty()) {
+    out << "no dependencies configured\n";
+    return exit_code;
+  }
+  out << absl::StrFormat(kTableFormat, "DEPENDENCY", "STATUS", "FAILURES",
+                         "LATENCY", "LAST_ERROR");
+  for (const v1::DependencyHealth& d : report->dependencies()) {
+    out << DependencyRow(d);
+  }
+  return exit_code;
+}
+
+int RunWatch(const CliArgs& args, Client& client, std::ostream& out,
+             std::ostream& err) {
+  std::optional<ServingStatus> last;
+  const absl::Status status = client.WatchHealth(
+      args.service, args.watch_duration, [&](ServingStatus s) {
+        last = s;
+        PrintHealth(args, s, out);
+        out.flush();
+        return true;
+      });
+  if (!status.ok()) return RpcError(args, status, err);
+  return last == ServingStatus::kServing ? kExitOk : kExitRefused;
+}
+
+int RunRetry(const CliArgs& args, Client& client, std::ostream& out,
+             std::ostream& err) {
+  RetryRequest request;
+  request.attempt = static_cast<int>(
+      std::min<uint32_t>(args.attempt, std::numeric_limits<int>::max()));
+  request.failure = args.failure;
+  request.retry_after = args.retry_after;
+  request.deadline = args.deadline;
+  absl::StatusOr<RetryDecision> decision =
+      client.DecideRetry(args.policy, request, args.dependency);
+  if (!decision.ok()) return RpcError(args, decision.status(), err);
+  const int64_t delay_ms = absl::ToInt64Milliseconds(decision->delay);
+  if (args.json) {
+    out << absl::StrFormat(
+        "{\"policy\":%s,\"attempt\":%d,\"retry\":%s,\"delay_ms\":%d,"
+        "\"reason\":\"%s\",\"attempts_remaining\":%d}\n",
+        JsonString(args.policy), args.attempt,
+        decision->retry ? "true" : "false", delay_ms,
+        RetryReasonName(decision->reason), decision->attempts_remaining);
+  } else if (decision->retry) {
+    out << absl::StrFormat("retry after %dms (%s, %d attempts remaining)\n",
+                           delay_ms, RetryReasonName(decision->reason),
+                           decision->attempts_remaining);
+  } else {
+    out << "no retry: " << RetryReasonName(decision->reason) << "\n";
+  }
+  return decision->retry ? kExitOk : kExitRefused;
+}
+
+int RunReport(const CliArgs& args, Client& client, std::ostream& out,
+              std::ostream& err) {
+  absl::StatusOr<v1::DependencyHealth> health =
+      client.ReportOutcome(args.provider, args.success, args.latency, args.code);
+  if (!health.ok()) return RpcError(args, health.status(), err);
+  if (args.json) {
+    out << DependencyJson(*health) << "\n";
+  } else {
+    out << absl::StrFormat(
+        "reported %s to %s: %s, failures %d/%d, latency %dms, last_error %s\n",
+        args.success ? "success" : "failure", health->name(),
+        DependencyStatusName(health->status()), health->consecutive_failures(),
+        health->failure_threshold(), health->last_latency_ms(),
+        health->last_error().empty() ? "-" : health->last_error());
+  }
+  return kExitOk;
+}
+
 int Run(const CliArgs& args, std::ostream& out, std::ostream& err) {
   ClientOptions options;
   options.target = args.target;
@@ -344,6 +637,10 @@ int Run(const CliArgs& args, std::ostream& out, std::ostream& err) {
     PrintPermit(args, *permit, out);
     return permit->allowed ? kExitOk : kExitRefused;
   }
+  if (args.command == "retry") return RunRetry(args, **client, out, err);
+  if (args.command == "report") return RunReport(args, **client, out, err);
+  if (args.watch) return RunWatch(args, **client, out, err);
+  if (args.service.empty()) return RunServerHealth(args, **client, out, err);
   absl::StatusOr<ServingStatus> health = (*client)->CheckHealth(args.service);
   if (!health.ok()) return RpcError(args, health.status(), err);
   PrintHealth(args, *health, out);

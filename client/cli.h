@@ -1,17 +1,27 @@
-// crossbridge-cli: asks a CrossBridge server for a permit or its health from a
-// shell. The logic lives here (not in main.cc) so tests can run it in-process.
+// crossbridge-cli: asks a CrossBridge server for a permit, a retry decision or
+// its health, and reports call outcomes, from a shell. The logic lives here
+// (not in main.cc) so tests can run it in-process.
 //
 //   crossbridge-cli [--target HOST:PORT] [--timeout-ms N] [--json]
 //                   acquire --operation OP --key KEY [--cost N]
-//   crossbridge-cli [global flags] health [--service NAME]
+//   crossbridge-cli [global flags] health [--service NAME] [--watch]
+//                   [--watch-seconds N]
+//   crossbridge-cli [global flags] retry [--policy P] --attempt N
+//                   (--code C | --http-status S) [--retry-after-ms X]
+//                   [--deadline-ms D] [--dependency NAME]
+//   crossbridge-cli [global flags] report --provider P (--success|--failure)
+//                   [--latency-ms N] [--code C]
 //
 // Flags take their value as `--name value` or `--name=value` and may appear
 // before or after the command. --target defaults to $CROSSBRIDGE_TARGET, then
 // 127.0.0.1:50051. --help / -h prints usage to `out` and exits 0.
 //
 // Exit codes:
-//   0  acquire: permit allowed            health: SERVING
+//   0  acquire: permit allowed            health: SERVING (--watch: the last
+//      retry: retry advised               status seen)
+//      report: outcome recorded
 //   1  acquire: refused (rate limited)    health: any other status
+//      retry: no retry
 //   2  usage error (bad or missing flags, unknown command); message on `err`
 //   3  RPC error (unreachable server, INVALID_ARGUMENT, NOT_FOUND, ...);
 //      `err` gets "error: <GRPC_CODE>: <server message>"

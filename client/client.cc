@@ -5,12 +5,17 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <random>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/gcra.h"
 #include "common/grpc_status.h"
 #include "common/status.h"
 
@@ -76,8 +81,8 @@ struct AcquireCall {
   v1::AcquirePermitRequest request;
   v1::AcquirePermitResponse response;
   Client::PermitCallback done;
-  // Keeps the channel alive if the Client is destroyed mid-call.
-  std::shared_ptr<grpc::Channel> channel;
+  // The Client's destructor waits for in-flight calls (see ReportCall).
+  std::shared_ptr<Client::AsyncTracker> tracker;
 };
 
 }  // namespace
@@ -112,16 +117,55 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
     return absl::InvalidArgumentError("target: cannot create a channel to " +
                                       options.target);
   }
-  return std::make_unique<Client>(std::move(channel),
-                                  options.default_deadline);
+  if (options.policy_cache_ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("policy_cache_ttl: must not be negative");
+  }
+  if (options.executor_threads < 1) {
+    return absl::InvalidArgumentError("executor_threads: must be >= 1");
+  }
+  if (absl::Status s = GcraRule::Create(options.local_fallback.capacity,
+                                        options.local_fallback.window)
+                           .status();
+      !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("local_fallback: ", s.message()));
+  }
+  return std::make_unique<Client>(std::move(channel), std::move(options));
 }
 
 Client::Client(std::shared_ptr<grpc::Channel> channel,
                absl::Duration default_deadline)
+    : Client(std::move(channel), [&] {
+        ClientOptions options;
+        options.default_deadline = default_deadline;
+        return options;
+      }()) {}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : channel_(std::move(channel)),
-      default_deadline_(default_deadline),
+      default_deadline_(options.default_deadline),
+      options_(std::move(options)),
       rate_limiter_(v1::RateLimiter::NewStub(channel_)),
-      health_(grpc::health::v1::Health::NewStub(channel_)) {}
+      health_(grpc::health::v1::Health::NewStub(channel_)),
+      retry_advisor_(v1::RetryAdvisor::NewStub(channel_)),
+      health_reporter_(v1::HealthReporter::NewStub(channel_)),
+      async_tracker_(std::make_shared<AsyncTracker>()),
+      rng_(options_.rng_seed.has_value() ? *options_.rng_seed
+                                         : std::random_device{}()) {}
+
+Client::~Client() {
+  std::vector<std::thread> workers;
+  {
+    absl::MutexLock lock(&mu_);
+    shutting_down_ = true;
+    workers.swap(workers_);
+  }
+  for (std::thread& worker : workers) worker.join();
+  // Every ReportOutcomeAsync has a deadline, so this wait is bounded.
+  absl::MutexLock lock(&async_tracker_->mu);
+  async_tracker_->mu.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &async_tracker_->in_flight));
+}
 
 absl::Duration Client::DeadlineOr(
     std::optional<absl::Duration> deadline) const {
@@ -155,14 +199,24 @@ void Client::AcquirePermitAsync(absl::string_view operation,
   SetDeadline(call->context, deadline);
   call->request = MakeRequest(operation, key, options);
   call->done = std::move(done);
-  call->channel = channel_;
+  call->tracker = async_tracker_;
+  {
+    absl::MutexLock lock(&async_tracker_->mu);
+    ++async_tracker_->in_flight;
+  }
   rate_limiter_->async()->AcquirePermit(
       &call->context, &call->request, &call->response,
       [call](grpc::Status status) {
         std::unique_ptr<AcquireCall> owned(call);
         absl::StatusOr<Permit> result = ToPermit(status, owned->response);
         PermitCallback callback = std::move(owned->done);
+        std::shared_ptr<Client::AsyncTracker> tracker =
+            std::move(owned->tracker);
         owned.reset();  // Free the call before user code runs.
+        {
+          absl::MutexLock lock(&tracker->mu);
+          --tracker->in_flight;
+        }
         callback(std::move(result));
       });
 }
@@ -182,6 +236,245 @@ absl::StatusOr<ServingStatus> Client::CheckHealth(
   }
   if (!status.ok()) return FromGrpcStatus(status);
   return FromProto(response.status());
+}
+
+
+absl::Status Client::WatchHealth(absl::string_view service,
+                                 absl::Duration max_duration,
+                                 std::function<bool(ServingStatus)> on_change) {
+  if (max_duration <= absl::ZeroDuration()) return absl::OkStatus();
+  grpc::ClientContext context;
+  SetDeadline(context, max_duration);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(std::string(service));
+  std::unique_ptr<grpc::ClientReader<HealthProto>> reader =
+      health_->Watch(&context, request);
+  HealthProto response;
+  bool stopped = false;
+  while (reader->Read(&response)) {
+    if (stopped) continue;  // Drain after TryCancel until Read fails.
+    if (!on_change(FromProto(response.status()))) {
+      stopped = true;
+      context.TryCancel();
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  if (stopped || status.ok() ||
+      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::OkStatus();  // Stopped by on_change, or the duration ended.
+  }
+  return FromGrpcStatus(status);
+}
+
+namespace {
+
+RetryReason FromProtoReason(v1::RetryReason reason, bool retry) {
+  switch (reason) {
+    case v1::RETRYABLE:
+      return RetryReason::kRetryable;
+    case v1::NOT_RETRYABLE:
+      return RetryReason::kNotRetryable;
+    case v1::ATTEMPTS_EXHAUSTED:
+      return RetryReason::kAttemptsExhausted;
+    case v1::DEADLINE_TOO_SHORT:
+      return RetryReason::kDeadlineTooShort;
+    case v1::BUDGET_EXHAUSTED:
+      return RetryReason::kBudgetExhausted;
+    case v1::DEPENDENCY_UNHEALTHY:
+      return RetryReason::kDependencyUnhealthy;
+    default:  // Unspecified or newer than this proto.
+      return retry ? RetryReason::kRetryable : RetryReason::kNotRetryable;
+  }
+}
+
+// Whole milliseconds, rounded up, never negative.
+uint64_t CeilMillis(absl::Duration d) {
+  if (d <= absl::ZeroDuration()) return 0;
+  return static_cast<uint64_t>(
+      absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1))));
+}
+
+JitterMode FromProtoJitter(v1::JitterMode mode) {
+  switch (mode) {
+    case v1::JITTER_NONE:
+      return JitterMode::kNone;
+    case v1::JITTER_EQUAL:
+      return JitterMode::kEqual;
+    case v1::JITTER_DECORRELATED:
+      return JitterMode::kDecorrelated;
+    default:  // JITTER_FULL, unspecified, newer values: the default.
+      return JitterMode::kFull;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<RetryDecision> Client::DecideRetry(absl::string_view policy,
+                                                  const RetryRequest& request,
+                                                  absl::string_view dependency) {
+  RETURN_IF_ERROR(CheckDeadline(default_deadline_));
+  if (request.attempt < 1) {
+    return absl::InvalidArgumentError("attempt: must be >= 1");
+  }
+  v1::DecideRetryRequest proto;
+  proto.set_policy(std::string(policy));
+  proto.set_attempt(static_cast<uint32_t>(request.attempt));
+  if (request.failure.http_status.has_value()) {
+    if (*request.failure.http_status < 0) {
+      return absl::InvalidArgumentError("http_status: must not be negative");
+    }
+    proto.set_http_status(static_cast<uint32_t>(*request.failure.http_status));
+  } else if (request.failure.grpc_code.has_value()) {
+    proto.set_grpc_code(absl::StatusCodeToString(*request.failure.grpc_code));
+  }
+  if (request.retry_after.has_value()) {
+    proto.set_retry_after_ms(CeilMillis(*request.retry_after));
+  }
+  if (request.deadline.has_value()) {
+    // Truncated: never claim more time than the caller has.
+    proto.set_deadline_ms(static_cast<uint64_t>(std::max<int64_t>(
+        0, absl::ToInt64Milliseconds(*request.deadline))));
+  }
+  proto.set_dependency(std::string(dependency));
+  grpc::ClientContext context;
+  SetDeadline(context, default_deadline_);
+  v1::DecideRetryResponse response;
+  const grpc::Status status =
+      retry_advisor_->DecideRetry(&context, proto, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  RetryDecision decision;
+  decision.retry = response.retry();
+  decision.delay = decision.retry
+                       ? absl::Milliseconds(static_cast<int64_t>(
+                             std::min<uint64_t>(response.delay_ms(),
+                                                uint64_t{1} << 40)))
+                       : absl::ZeroDuration();
+  decision.reason = FromProtoReason(response.reason(), response.retry());
+  decision.attempts_remaining = static_cast<int>(response.attempts_remaining());
+  return decision;
+}
+
+absl::StatusOr<RetryPolicyConfig> Client::GetRetryPolicy(
+    absl::string_view name) {
+  return FetchRetryPolicy(name, default_deadline_);
+}
+
+absl::StatusOr<RetryPolicyConfig> Client::FetchRetryPolicy(
+    absl::string_view name, absl::Duration deadline) {
+  RETURN_IF_ERROR(CheckDeadline(deadline));
+  v1::GetRetryPolicyRequest request;
+  request.set_name(std::string(name));
+  grpc::ClientContext context;
+  SetDeadline(context, deadline);
+  v1::RetryPolicy response;
+  const grpc::Status status =
+      retry_advisor_->GetRetryPolicy(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  RetryPolicyConfig policy;
+  policy.max_attempts =
+      static_cast<int>(std::max<uint32_t>(1, response.max_attempts()));
+  const auto millis = [](uint64_t ms) {
+    return absl::Milliseconds(
+        static_cast<int64_t>(std::min<uint64_t>(ms, uint64_t{1} << 40)));
+  };
+  policy.base_delay = millis(response.base_delay_ms());
+  policy.max_delay = std::max(policy.base_delay, millis(response.max_delay_ms()));
+  policy.exponential_base = std::max(1.0, response.exponential_base());
+  policy.jitter = FromProtoJitter(response.jitter());
+  policy.retryable_codes.assign(response.retryable_http_statuses().begin(),
+                                response.retryable_http_statuses().end());
+  policy.retryable_grpc_codes.clear();
+  for (const std::string& code : response.retryable_grpc_codes()) {
+    // A name this build does not know cannot match any failure: skip it.
+    absl::StatusOr<absl::StatusCode> parsed = ParseGrpcCode(code);
+    if (parsed.ok()) policy.retryable_grpc_codes.push_back(*parsed);
+  }
+  policy.min_attempt_time = millis(response.min_attempt_ms());
+  policy.budget.max_tokens = response.budget().max_tokens();
+  policy.budget.token_ratio = response.budget().token_ratio();
+  return policy;
+}
+
+absl::StatusOr<v1::HealthReport> Client::GetHealth() {
+  RETURN_IF_ERROR(CheckDeadline(default_deadline_));
+  grpc::ClientContext context;
+  SetDeadline(context, default_deadline_);
+  v1::HealthReport response;
+  const grpc::Status status = health_reporter_->GetHealth(
+      &context, v1::GetHealthRequest(), &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+namespace {
+
+v1::ReportOutcomeRequest MakeOutcome(absl::string_view provider, bool success,
+                                     absl::Duration latency,
+                                     absl::string_view code) {
+  v1::ReportOutcomeRequest request;
+  request.set_provider(std::string(provider));
+  request.set_success(success);
+  request.set_latency_ms(static_cast<uint64_t>(
+      std::max<int64_t>(0, absl::ToInt64Milliseconds(latency))));
+  request.set_code(std::string(code));
+  return request;
+}
+
+struct ReportCall {
+  grpc::ClientContext context;
+  v1::ReportOutcomeRequest request;
+  v1::ReportOutcomeResponse response;
+  std::function<void(absl::Status)> done;
+  // The Client's destructor waits for this count to reach 0: the channel must
+  // not be destroyed by its own callback thread (the last reference dropped
+  // there shuts the callback queue down from inside itself and aborts).
+  std::shared_ptr<Client::AsyncTracker> tracker;
+};
+
+}  // namespace
+
+absl::StatusOr<v1::DependencyHealth> Client::ReportOutcome(
+    absl::string_view provider, bool success, absl::Duration latency,
+    absl::string_view code) {
+  RETURN_IF_ERROR(CheckDeadline(default_deadline_));
+  grpc::ClientContext context;
+  SetDeadline(context, default_deadline_);
+  const v1::ReportOutcomeRequest request =
+      MakeOutcome(provider, success, latency, code);
+  v1::ReportOutcomeResponse response;
+  const grpc::Status status =
+      health_reporter_->ReportOutcome(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response.dependency();
+}
+
+void Client::ReportOutcomeAsync(absl::string_view provider, bool success,
+                                absl::Duration latency, absl::string_view code,
+                                std::function<void(absl::Status)> done) {
+  auto* call = new ReportCall;
+  SetDeadline(call->context, default_deadline_);
+  call->request = MakeOutcome(provider, success, latency, code);
+  call->done = std::move(done);
+  call->tracker = async_tracker_;
+  {
+    absl::MutexLock lock(&async_tracker_->mu);
+    ++async_tracker_->in_flight;
+  }
+  health_reporter_->async()->ReportOutcome(
+      &call->context, &call->request, &call->response,
+      [call](grpc::Status status) {
+        std::unique_ptr<ReportCall> owned(call);
+        std::function<void(absl::Status)> callback = std::move(owned->done);
+        std::shared_ptr<Client::AsyncTracker> tracker =
+            std::move(owned->tracker);
+        owned.reset();
+        {
+          // Before user code, so a callback may destroy the Client.
+          absl::MutexLock lock(&tracker->mu);
+          --tracker->in_flight;
+        }
+        if (callback) callback(FromGrpcStatus(status));
+      });
 }
 
 }  // namespace crossbridge

@@ -195,5 +195,95 @@ TEST(CliArgsTest, TargetComesFromEnvironmentWhenFlagAbsent) {
   EXPECT_THAT(r.err, HasSubstr("(target 127.0.0.1:1)"));
 }
 
+TEST(CliArgsTest, RetryNeedsAttemptAndExactlyOneFailure) {
+  CliResult r = RunWith({"retry", "--code", "UNAVAILABLE"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("missing required flag --attempt"));
+  r = RunWith({"retry", "--attempt", "1"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err,
+              HasSubstr("exactly one of --code and --http-status is required"));
+  r = RunWith({"retry", "--attempt", "1", "--code", "14", "--http-status",
+               "503"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  r = RunWith({"retry", "--attempt", "0", "--http-status", "503"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("--attempt: expected an integer in [1, "));
+  r = RunWith({"retry", "--attempt", "1", "--http-status", "99"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("--http-status: expected an integer in [100, "
+                               "599]"));
+  r = RunWith({"retry", "--attempt", "1", "--code", "BOGUS"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("--code: "));
+}
+
+TEST(CliArgsTest, ReportNeedsProviderAndExactlyOneOutcome) {
+  CliResult r = RunWith({"report", "--success"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("missing required flag --provider"));
+  r = RunWith({"report", "--provider", "db"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err,
+              HasSubstr("exactly one of --success and --failure is required"));
+  r = RunWith({"report", "--provider", "db", "--success", "--failure"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  r = RunWith({"report", "--provider", "db", "--success=yes"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("--success takes no value"));
+}
+
+TEST(CliArgsTest, NewFlagsBelongToTheirCommands) {
+  CliResult r = RunWith({"acquire", "--operation", "o", "--key", "k",
+                         "--watch"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err,
+              HasSubstr("flag --watch does not apply to command 'acquire'"));
+  r = RunWith({"health", "--code", "14"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("flag --code does not apply to command "
+                               "'health'"));
+  r = RunWith({"health", "--watch", "--watch-seconds", "0"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("--watch-seconds: expected an integer in [1, "
+                               "86400]"));
+}
+
+TEST(CliArgsTest, NewCommandsHaveHelp) {
+  const CliResult main_help = RunWith({"--help"});
+  EXPECT_THAT(main_help.out, AllOf(HasSubstr("retry"), HasSubstr("report")));
+  const CliResult retry = RunWith({"retry", "--help"});
+  EXPECT_EQ(retry.exit_code, kExitOk);
+  EXPECT_THAT(retry.out, AllOf(HasSubstr("--http-status"),
+                               HasSubstr("--retry-after-ms")));
+  const CliResult report = RunWith({"report", "-h"});
+  EXPECT_THAT(report.out, AllOf(HasSubstr("--provider"), HasSubstr("--failure")));
+  const CliResult health = RunWith({"health", "-h"});
+  EXPECT_THAT(health.out, HasSubstr("--watch-seconds"));
+}
+
+TEST(CliArgsTest, NewCommandsAgainstUnreachableTargetAreRpcErrors) {
+  for (std::initializer_list<std::string> args :
+       {std::initializer_list<std::string>{"retry", "--attempt", "1",
+                                           "--http-status", "503"},
+        std::initializer_list<std::string>{"report", "--provider", "db",
+                                           "--failure"},
+        std::initializer_list<std::string>{"health", "--watch",
+                                           "--watch-seconds", "5"}}) {
+    std::vector<std::string> all(args);
+    all.insert(all.end(), {"--target", kDeadTarget, "--timeout-ms", "300"});
+    std::vector<char*> argv;
+    std::string name = "crossbridge-cli";
+    argv.push_back(name.data());
+    for (std::string& a : all) argv.push_back(a.data());
+    std::ostringstream out, err;
+    const int code = RunCli(static_cast<int>(argv.size()), argv.data(), out,
+                            err);
+    EXPECT_EQ(code, kExitRpcError) << *args.begin() << ": " << err.str();
+    EXPECT_THAT(err.str(), AnyOf(HasSubstr("error: UNAVAILABLE: "),
+                                 HasSubstr("error: DEADLINE_EXCEEDED: ")));
+  }
+}
+
 }  // namespace
 }  // namespace crossbridge
