@@ -89,6 +89,9 @@ absl::StatusOr<ChildProcess> ChildProcess::Spawn(
     signal(SIGPIPE, SIG_DFL);  // the test process may ignore it
     dup2(out[1], STDOUT_FILENO);
     dup2(err[1], STDERR_FILENO);
+    // Nothing else of the test's leaks into the child (e.g. a listening
+    // socket the test closes later to simulate an outage).
+    close_range(3, ~0U, 0);
     if (dir != nullptr && chdir(dir) != 0) _exit(126);
     execve(args[0], args.data(), envp.data());
     _exit(127);
