@@ -253,7 +253,7 @@ class RedisRateLimiterTest : public RedisStoreTest {
   std::unique_ptr<RateLimiter> Make(StoreFailurePolicy policy) {
     RateLimitingConfig config;
     config.operations["embed"] = {60, absl::Seconds(60), policy};
-    config.operations["embed:x"] = {60, absl::Seconds(60), policy};
+    config.operations["search"] = {30, absl::Seconds(60), policy};
     auto limiter = RateLimiter::Create(config, *store_, &fallback_);
     EXPECT_THAT(limiter, IsOk());
     return std::move(*limiter);
@@ -289,6 +289,19 @@ TEST_F(RedisRateLimiterTest, HostileKeysEachGetOneSafeKeyOfTheirOwn) {
   }
   EXPECT_EQ(*redis_->Command({"DBSIZE"}), absl::StrCat(keys.size() + 1));
   EXPECT_EQ(*redis_->Command({"GET", "sentinel"}), "1");  // nothing flushed
+}
+
+TEST_F(RedisRateLimiterTest, NoKeyAddressesAnotherOperationsBucket) {
+  auto limiter = Make(StoreFailurePolicy::kDeny);
+  // Drain search/k, then try to reach it from embed with look-alike keys.
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(Acquire(*limiter, "search", "k")->allowed);
+  for (absl::string_view key : {"search:k", "}search:k", "{search:k}", ":search:k"}) {
+    absl::StatusOr<GcraResult> r = Acquire(*limiter, "embed", key);
+    ASSERT_THAT(r, IsOk()) << key;
+    EXPECT_EQ(r->limit, 60) << key;
+    EXPECT_EQ(r->remaining, 59) << key;  // a fresh embed bucket of its own
+  }
+  EXPECT_FALSE(Acquire(*limiter, "search", "k")->allowed);  // untouched
 }
 
 TEST_F(RedisRateLimiterTest, PolicyDenyFailsClosedWithUnavailable) {
