@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/gcra.h"
 #include "common/grpc_status.h"
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace crossbridge {
@@ -156,14 +157,14 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
 Client::~Client() {
   std::vector<std::thread> workers;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     shutting_down_ = true;
     workers.swap(workers_);
   }
   for (std::thread& worker : workers) worker.join();
   // Every ReportOutcomeAsync has a deadline, so this wait is bounded.
-  absl::MutexLock lock(&async_tracker_->mu);
-  async_tracker_->mu.Await(absl::Condition(
+  MutexLock lock(&async_tracker_->mu);
+  lock.Await(absl::Condition(
       +[](int* n) { return *n == 0; }, &async_tracker_->in_flight));
 }
 
@@ -201,7 +202,7 @@ void Client::AcquirePermitAsync(absl::string_view operation,
   call->done = std::move(done);
   call->tracker = async_tracker_;
   {
-    absl::MutexLock lock(&async_tracker_->mu);
+    MutexLock lock(&async_tracker_->mu);
     ++async_tracker_->in_flight;
   }
   rate_limiter_->async()->AcquirePermit(
@@ -214,7 +215,7 @@ void Client::AcquirePermitAsync(absl::string_view operation,
             std::move(owned->tracker);
         owned.reset();  // Free the call before user code runs.
         {
-          absl::MutexLock lock(&tracker->mu);
+          MutexLock lock(&tracker->mu);
           --tracker->in_flight;
         }
         callback(std::move(result));
@@ -457,7 +458,7 @@ void Client::ReportOutcomeAsync(absl::string_view provider, bool success,
   call->done = std::move(done);
   call->tracker = async_tracker_;
   {
-    absl::MutexLock lock(&async_tracker_->mu);
+    MutexLock lock(&async_tracker_->mu);
     ++async_tracker_->in_flight;
   }
   health_reporter_->async()->ReportOutcome(
@@ -470,7 +471,7 @@ void Client::ReportOutcomeAsync(absl::string_view provider, bool success,
         owned.reset();
         {
           // Before user code, so a callback may destroy the Client.
-          absl::MutexLock lock(&tracker->mu);
+          MutexLock lock(&tracker->mu);
           --tracker->in_flight;
         }
         if (callback) callback(FromGrpcStatus(status));

@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
+
 namespace crossbridge {
 namespace {
 
@@ -39,7 +41,7 @@ CallOptions HardenedAiProvider::MakeCallOptions() const {
 }
 
 void HardenedAiProvider::SetReport(CallReport report) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   last_report_ = std::move(report);
 }
 
@@ -65,7 +67,7 @@ absl::StatusOr<Vectors> HardenedAiProvider::Embed(
 }
 
 CallReport HardenedAiProvider::last_report() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return last_report_;
 }
 
@@ -98,13 +100,13 @@ absl::StatusOr<Vectors> HardenedEmbeddingProvider::Embed(
       options_.operation, key_,
       [&](const AttemptInfo&) { return inner_.Embed(texts); },
       ToCallOptions(options_), &report);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   last_report_ = std::move(report);
   return result;
 }
 
 CallReport HardenedEmbeddingProvider::last_report() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return last_report_;
 }
 
@@ -126,13 +128,13 @@ absl::StatusOr<Rows> HardenedDatabaseConnection::Execute(
   absl::StatusOr<Rows> result = client_.Retry<Rows>(
       [&](const AttemptInfo&) { return inner_.Execute(query); },
       ToCallOptions(options_), &report);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   last_report_ = std::move(report);
   return result;
 }
 
 CallReport HardenedDatabaseConnection::last_report() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return last_report_;
 }
 

@@ -18,6 +18,7 @@
 #include "client/client.h"
 #include "common/config.h"
 #include "common/gcra.h"
+#include "common/mutex.h"
 #include "common/retry.h"
 #include "common/status.h"
 
@@ -166,12 +167,12 @@ std::optional<absl::Duration> RetryAfterOf(const absl::Status& status) {
 // ---- Client: executor ------------------------------------------------------
 
 bool Client::ShuttingDown() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return shutting_down_;
 }
 
 void Client::Submit(std::function<void()> task) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   tasks_.push_back(std::move(task));
   if (workers_.empty() && !shutting_down_) {
     for (int i = 0; i < options_.executor_threads; ++i) {
@@ -184,8 +185,8 @@ void Client::WorkerLoop() {
   for (;;) {
     std::function<void()> task;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
+      MutexLock lock(&mu_);
+      lock.Await(absl::Condition(
           +[](Client* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
             return c->shutting_down_ || !c->tasks_.empty();
           },
@@ -204,8 +205,8 @@ void Client::Sleep(absl::Duration duration) {
     options_.sleeper(duration);
     return;
   }
-  absl::MutexLock lock(&mu_);
-  mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), duration);
+  MutexLock lock(&mu_);
+  lock.AwaitWithTimeout(absl::Condition(&shutting_down_), duration);
 }
 
 // ---- Client: policies and decisions ----------------------------------------
@@ -215,7 +216,7 @@ RetryPolicyConfig Client::PolicyFor(const std::string& name,
   const auto now = SteadyClock::now();
   std::optional<RetryPolicyConfig> stale;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = policies_.find(name);
     if (it != policies_.end()) {
       if (now < it->second.expires) return it->second.policy;
@@ -247,14 +248,14 @@ RetryPolicyConfig Client::PolicyFor(const std::string& name,
     ttl = std::chrono::nanoseconds(absl::ToInt64Nanoseconds(
         std::min(options_.policy_cache_ttl, kPolicyRetryAfterFailure)));
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   policies_[name] = CachedPolicy{policy, now + ttl};
   return policy;
 }
 
 RetryDecision Client::DecideLocally(const RetryPolicyConfig& policy,
                                     const RetryRequest& request) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return ::crossbridge::DecideRetry(policy, request, absl::BitGenRef(rng_));
 }
 
@@ -262,7 +263,7 @@ RetryDecision Client::DecideLocally(const RetryPolicyConfig& policy,
 
 absl::StatusOr<std::optional<absl::Duration>> Client::LocalAcquire(
     absl::string_view operation, absl::string_view key, uint32_t cost) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   int64_t capacity = options_.local_fallback.capacity;
   absl::Duration window = options_.local_fallback.window;
   if (auto it = seen_limits_.find(std::string(operation));
@@ -310,7 +311,7 @@ absl::Status Client::AcquireForCall(absl::string_view operation,
     }
     bool use_local = false;
     if (options.fail_open) {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       use_local = SteadyClock::now() < server_down_until_;
     }
     absl::Duration wait;
@@ -322,7 +323,7 @@ absl::Status Client::AcquireForCall(absl::string_view operation,
       absl::StatusOr<Permit> permit = AcquirePermit(operation, key, acquire);
       if (permit.ok()) {
         {
-          absl::MutexLock lock(&mu_);
+          MutexLock lock(&mu_);
           if (permit->limit > 0) {
             seen_limits_[std::string(operation)] = permit->limit;
           }
@@ -344,7 +345,7 @@ absl::Status Client::AcquireForCall(absl::string_view operation,
                            permit.status().message()));
         }
         {
-          absl::MutexLock lock(&mu_);
+          MutexLock lock(&mu_);
           server_down_until_ = SteadyClock::now() + kServerDownHold;
         }
         use_local = true;

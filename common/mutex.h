@@ -11,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 #if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
@@ -22,20 +23,41 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
  public:
   explicit MutexLock(absl::Mutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) {
     mu_->Lock();
-#if defined(__SANITIZE_THREAD__)
-    __tsan_acquire(mu_);
-#endif
+    Acquire();
   }
   ~MutexLock() ABSL_UNLOCK_FUNCTION() {
-#if defined(__SANITIZE_THREAD__)
-    __tsan_release(mu_);
-#endif
+    Release();
     mu_->Unlock();
   }
   MutexLock(const MutexLock&) = delete;
   MutexLock& operator=(const MutexLock&) = delete;
 
+  // absl::Mutex::Await / AwaitWithTimeout, which release and retake the
+  // lock while waiting, with the same annotations.
+  void Await(const absl::Condition& condition) {
+    Release();
+    mu_->Await(condition);
+    Acquire();
+  }
+  bool AwaitWithTimeout(const absl::Condition& condition, absl::Duration timeout) {
+    Release();
+    const bool met = mu_->AwaitWithTimeout(condition, timeout);
+    Acquire();
+    return met;
+  }
+
  private:
+  void Acquire() {
+#if defined(__SANITIZE_THREAD__)
+    __tsan_acquire(mu_);
+#endif
+  }
+  void Release() {
+#if defined(__SANITIZE_THREAD__)
+    __tsan_release(mu_);
+#endif
+  }
+
   absl::Mutex* const mu_;
 };
 

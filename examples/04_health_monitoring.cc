@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "client/client.h"
+#include "common/mutex.h"
 #include "common/retry.h"
 #include "examples/fakes/example_support.h"
 
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
     bool went_down = false;
     absl::Status s = client.WatchHealth(
         provider, absl::Seconds(10), [&](cb::ServingStatus status) {
-          absl::MutexLock lock(&mu);
+          cb::MutexLock lock(&mu);
           seen.emplace_back(cb::ServingStatusName(status));
           std::printf("  [watch] %s is %s\n", provider.c_str(),
                       seen.back().c_str());
@@ -75,8 +76,8 @@ int main(int argc, char** argv) {
     if (!s.ok()) std::printf("  [watch] ended: %s\n", s.ToString().c_str());
   });
   {  // Let the watch deliver its first status before anything changes.
-    absl::MutexLock lock(&mu);
-    mu.AwaitWithTimeout(
+    cb::MutexLock lock(&mu);
+    lock.AwaitWithTimeout(
         absl::Condition(
             +[](std::vector<std::string>* v) { return !v->empty(); }, &seen),
         absl::Seconds(5));
@@ -127,7 +128,7 @@ int main(int argc, char** argv) {
                  provider + " is SERVING again");
   watcher.join();
   {
-    absl::MutexLock lock(&mu);
+    cb::MutexLock lock(&mu);
     std::printf("the watcher saw: %s\n", absl::StrJoin(seen, " -> ").c_str());
     example.Expect(seen.size() >= 2 && seen[seen.size() - 2] == "NOT_SERVING" &&
                        seen.back() == "SERVING",

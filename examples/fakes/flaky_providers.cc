@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/mutex.h"
 
 namespace crossbridge::examples {
 namespace {
@@ -141,7 +142,7 @@ absl::StatusOr<std::vector<std::vector<std::string>>> FlakyDatabase::Execute(
   }
   // A deliberately tiny "SQL" dialect: three statement shapes.
   absl::string_view q = absl::StripAsciiWhitespace(query);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (q == "SELECT * FROM tests") return rows_;
   // The value between the quotes after `prefix`, if q starts with it.
   auto quoted = [](absl::string_view& rest, absl::string_view prefix,

@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "client/hardened.h"
+#include "common/mutex.h"
 #include "tests/testing/status_matchers.h"
 
 namespace crossbridge {
@@ -37,12 +38,12 @@ class RecordingSleeper {
  public:
   std::function<void(absl::Duration)> AsFunction() {
     return [this](absl::Duration d) {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       sleeps_.push_back(d);
     };
   }
   std::vector<absl::Duration> sleeps() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return sleeps_;
   }
 

@@ -20,6 +20,7 @@
 #include "crossbridge/v1/health_reporter.grpc.pb.h"
 #include "crossbridge/v1/retry_advisor.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "common/mutex.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
@@ -208,7 +209,7 @@ runtime:
       if (thread.joinable()) thread.join();
     }
     size_t size() {
-      absl::MutexLock lock(&mu);
+      MutexLock lock(&mu);
       return seen.size();
     }
   } watcher;
@@ -219,7 +220,7 @@ runtime:
   watcher.thread = std::thread([&watcher] {
     HealthCheckResponse resp;
     while (watcher.stream->Read(&resp)) {
-      absl::MutexLock lock(&watcher.mu);
+      MutexLock lock(&watcher.mu);
       watcher.seen.push_back(resp.status());
     }
   });
@@ -264,7 +265,7 @@ runtime:
   // The Watch stream saw SERVING, NOT_SERVING, SERVING (in that order).
   std::vector<HealthCheckResponse::ServingStatus> changes;
   {
-    absl::MutexLock lock(&watcher.mu);
+    MutexLock lock(&watcher.mu);
     for (auto s : watcher.seen) {
       if (changes.empty() || changes.back() != s) changes.push_back(s);
     }

@@ -27,6 +27,7 @@
 #include "client/client.h"
 #include "client/hardened.h"
 #include "client/hardened_call.h"
+#include "common/mutex.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
 
@@ -98,12 +99,12 @@ class RecordingSleeper {
  public:
   std::function<void(absl::Duration)> AsFunction() {
     return [this](absl::Duration d) {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       sleeps_.push_back(d);
     };
   }
   std::vector<absl::Duration> sleeps() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return sleeps_;
   }
 
