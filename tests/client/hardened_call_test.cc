@@ -20,37 +20,20 @@
 #include "client/client.h"
 #include "client/hardened.h"
 #include "common/mutex.h"
+#include "tests/testing/recording_sleeper.h"
 #include "tests/testing/status_matchers.h"
 
 namespace crossbridge {
 namespace {
 
 using ::crossbridge::testing::IsOk;
+using ::crossbridge::testing::RecordingSleeper;
 using ::crossbridge::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Optional;
 
 constexpr char kDeadTarget[] = "127.0.0.1:1";
-
-// Records every sleep; returns at once.
-class RecordingSleeper {
- public:
-  std::function<void(absl::Duration)> AsFunction() {
-    return [this](absl::Duration d) {
-      MutexLock lock(&mu_);
-      sleeps_.push_back(d);
-    };
-  }
-  std::vector<absl::Duration> sleeps() const {
-    MutexLock lock(&mu_);
-    return sleeps_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<absl::Duration> sleeps_;
-};
 
 std::unique_ptr<Client> MakeClient(ClientOptions options) {
   options.target = kDeadTarget;

@@ -24,6 +24,7 @@
 #include "absl/strings/str_replace.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/tcp_listener.h"
 
 namespace crossbridge {
 namespace {
@@ -32,38 +33,12 @@ using ::crossbridge::testing::CommandResult;
 using ::crossbridge::testing::IsOk;
 using ::crossbridge::testing::RunCommand;
 using ::crossbridge::testing::ServerProcess;
+using ::crossbridge::testing::TcpListener;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kExamplesConfig[] =
     CROSSBRIDGE_SOURCE_DIR "/examples/crossbridge-examples.yml";
-
-// A TCP socket listening on a free loopback port (never accepting: the
-// kernel completes connects into the backlog, which is all a tcp probe needs).
-class Listener {
- public:
-  Listener() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        listen(fd_, 64) != 0 ||
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return;
-    }
-    port_ = ntohs(addr.sin_port);
-  }
-  ~Listener() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -75,7 +50,7 @@ std::string ReadFile(const std::string& path) {
 class ExamplesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_GT(listener_.port(), 0) << "cannot open a loopback listener";
+    ASSERT_THAT(listener_.Open(), IsOk());
     std::string config = ReadFile(kExamplesConfig);
     ASSERT_THAT(config, HasSubstr("target: \"127.0.0.1:50051\""));
     config = absl::StrReplaceAll(
@@ -107,7 +82,7 @@ class ExamplesTest : public ::testing::Test {
     return result;
   }
 
-  Listener listener_;
+  TcpListener listener_;
   std::optional<ServerProcess> server_;
 };
 

@@ -2,10 +2,6 @@
 // processes: a retry budget shared by two replicas through one real Redis,
 // and a real TCP dependency going down and up, seen through
 // grpc.health.v1 Check and Watch and through GetHealth.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
@@ -24,6 +20,8 @@
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/tcp_listener.h"
+#include "tests/testing/wait.h"
 
 namespace crossbridge {
 namespace {
@@ -31,6 +29,8 @@ namespace {
 using ::crossbridge::testing::IsOk;
 using ::crossbridge::testing::RedisServer;
 using ::crossbridge::testing::ServerProcess;
+using ::crossbridge::testing::TcpListener;
+using ::crossbridge::testing::WaitFor;
 using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
 
@@ -150,39 +150,9 @@ runtime:
   EXPECT_EQ(rb.Decide("flaky", 1).reason(), v1::BUDGET_EXHAUSTED);
 }
 
-// A TCP listener the test opens, closes and reopens on the same port.
-class Listener {
- public:
-  Listener() { Open(0); }
-  ~Listener() { Close(); }
-  void Open(int port) {
-    // CLOEXEC: the server process must not inherit (and keep open) it.
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    ASSERT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    ASSERT_EQ(listen(fd_, 64), 0);
-    socklen_t len = sizeof(addr);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  void Close() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
-
 TEST(DependencyHealthE2eTest, TcpProviderGoesDownAfterThresholdAndComesBack) {
-  Listener listener;
+  TcpListener listener;
+  ASSERT_THAT(listener.Open(), IsOk());
   const std::string config = absl::StrReplaceAll(R"(
 server: {drain_grace_seconds: 0.1, shutdown_timeout_seconds: 1}
 logging: {level: warn}
@@ -225,11 +195,10 @@ runtime:
     }
   });
 
-  auto wait_for = [&](auto pred) {
-    absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (absl::Now() < deadline && !pred()) absl::SleepFor(absl::Milliseconds(20));
-    return pred();
+  auto wait_for = [](const std::function<bool()>& pred) {
+    return WaitFor(pred, absl::Seconds(10), absl::Milliseconds(20));
   };
+
   ASSERT_TRUE(wait_for([&] {
     return r.Dependency("database").status() == v1::STATUS_SERVING;
   }));
@@ -254,7 +223,7 @@ runtime:
   EXPECT_THAT(down.last_error(), ::testing::HasSubstr("refused"));
   EXPECT_EQ(r.Check("database"), HealthCheckResponse::NOT_SERVING);
 
-  listener.Open(listener.port());
+  ASSERT_THAT(listener.Open(listener.port()), IsOk());
   ASSERT_TRUE(wait_for([&] {
     return r.Dependency("database").status() == v1::STATUS_SERVING;
   }));

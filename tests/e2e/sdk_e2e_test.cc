@@ -29,7 +29,9 @@
 #include "client/hardened_call.h"
 #include "common/mutex.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/recording_sleeper.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/tcp_listener.h"
 
 namespace crossbridge {
 namespace {
@@ -37,9 +39,11 @@ namespace {
 using ::crossbridge::testing::CliBinary;
 using ::crossbridge::testing::CommandResult;
 using ::crossbridge::testing::IsOk;
+using ::crossbridge::testing::RecordingSleeper;
 using ::crossbridge::testing::RunCommand;
 using ::crossbridge::testing::ServerProcess;
 using ::crossbridge::testing::StatusIs;
+using ::crossbridge::testing::TcpListener;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 
@@ -68,55 +72,10 @@ runtime:
         retry_policy: quick
 )";
 
-// A listening loopback socket the tcp probes succeed against.
-class ListeningSocket {
- public:
-  ListeningSocket() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        listen(fd_, 16) != 0) {
-      return;
-    }
-    socklen_t len = sizeof(addr);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~ListeningSocket() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
-
-class RecordingSleeper {
- public:
-  std::function<void(absl::Duration)> AsFunction() {
-    return [this](absl::Duration d) {
-      MutexLock lock(&mu_);
-      sleeps_.push_back(d);
-    };
-  }
-  std::vector<absl::Duration> sleeps() const {
-    MutexLock lock(&mu_);
-    return sleeps_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<absl::Duration> sleeps_;
-};
-
 class SdkE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_GT(socket_.port(), 0);
+    ASSERT_THAT(socket_.Open(), IsOk());
     const std::string config = absl::StrReplaceAll(
         kConfigTemplate, {{"$PORT", std::to_string(socket_.port())}});
     absl::StatusOr<ServerProcess> server = ServerProcess::Start(config);
@@ -168,7 +127,7 @@ class SdkE2eTest : public ::testing::Test {
     return r.ok() ? *r : CommandResult{};
   }
 
-  ListeningSocket socket_;
+  TcpListener socket_;
   RecordingSleeper sleeper_;
   std::optional<ServerProcess> server_;
   std::unique_ptr<Client> client_;

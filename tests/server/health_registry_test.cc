@@ -22,7 +22,8 @@
 #include "absl/strings/str_cat.h"
 #include "server/health/memory_outcome_store.h"
 #include "server/health/probers.h"
-#include "tests/server/health_test_support.h"
+#include "tests/testing/tcp_listener.h"
+#include "tests/testing/wait.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
 

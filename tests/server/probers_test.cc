@@ -31,7 +31,8 @@
 #include "absl/time/time.h"
 #include "crossbridge/v1/rate_limiter.grpc.pb.h"
 #include "server/health/probers_internal.h"
-#include "tests/server/health_test_support.h"
+#include "tests/testing/tcp_listener.h"
+#include "tests/testing/wait.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
 

@@ -18,6 +18,7 @@
 #include "server/store/memory_store.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/wait.h"
 
 namespace crossbridge {
 namespace {
@@ -25,6 +26,7 @@ namespace {
 using ::crossbridge::testing::IsOk;
 using ::crossbridge::testing::RedisServer;
 using ::crossbridge::testing::StatusIs;
+using ::crossbridge::testing::WaitFor;
 using ::testing::HasSubstr;
 
 // Sanitizer builds run several times slower; deadlines stretch with them.
@@ -55,17 +57,6 @@ absl::StatusOr<GcraResult> AcquireSync(BucketStore& store, absl::string_view key
   return p.get_future().get();
 }
 
-// Polls `condition` every 10 ms until true or `timeout` passes.
-template <typename F>
-bool Eventually(F condition, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return condition();
-}
-
 class RedisStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -79,7 +70,7 @@ class RedisStoreTest : public ::testing::Test {
       transitions_.fetch_add(1);
       last_reachable_.store(reachable);
     });
-    ASSERT_TRUE(Eventually([&] { return executor_->reachable(); }, absl::Seconds(5)));
+    ASSERT_TRUE(WaitFor([&] { return executor_->reachable(); }, absl::Seconds(5)));
   }
 
   GcraRule Rule(int64_t capacity, absl::Duration window) {
@@ -199,7 +190,7 @@ TEST_F(RedisStoreTest, SlowRedisAnswersDeadlineExceededAtTheDeadline) {
   EXPECT_THAT(r, StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_LT(took, absl::Milliseconds(100 * kSlowdown + 50 * kSlowdown));
   // The connection was dropped and is re-established; calls work again.
-  EXPECT_TRUE(Eventually(
+  EXPECT_TRUE(WaitFor(
       [&] { return AcquireSync(*store_, "cb:v1:{s:k}", rule).ok(); },
       absl::Seconds(3)));
 }
@@ -219,11 +210,11 @@ TEST_F(RedisStoreTest, RedisDownFailsFastThenRecoversAfterRestart) {
 
   ASSERT_THAT(redis_->Restart(), IsOk());  // empty, no scripts
   absl::Time restarted = absl::Now();
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] { return AcquireSync(*store_, "cb:v1:{d:k}", rule).ok(); },
       absl::Seconds(2)));
   EXPECT_LT(absl::Now() - restarted, absl::Seconds(2));
-  EXPECT_TRUE(Eventually([&] { return executor_->reachable(); }, absl::Seconds(2)));
+  EXPECT_TRUE(WaitFor([&] { return executor_->reachable(); }, absl::Seconds(2)));
   EXPECT_TRUE(last_reachable_.load());
 }
 
@@ -240,9 +231,9 @@ TEST(RedisStoreStartTest, UnreachableAtStartIsReportedAndRecovered) {
   const GcraRule rule = *GcraRule::Create(5, absl::Seconds(5));
   EXPECT_THAT(AcquireSync(store, "cb:v1:{x:k}", rule),
               StatusIs(absl::StatusCode::kUnavailable));
-  EXPECT_TRUE(Eventually([&] { return down_reports.load() >= 1; }, absl::Seconds(2)));
+  EXPECT_TRUE(WaitFor([&] { return down_reports.load() >= 1; }, absl::Seconds(2)));
   ASSERT_THAT((*redis)->Restart(), IsOk());
-  EXPECT_TRUE(Eventually([&] { return executor.reachable(); }, absl::Seconds(3)));
+  EXPECT_TRUE(WaitFor([&] { return executor.reachable(); }, absl::Seconds(3)));
   // Logged and reported once per transition, however many workers failed.
   EXPECT_EQ(down_reports.load(), 1);
 }
