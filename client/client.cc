@@ -164,8 +164,10 @@ Client::~Client() {
   for (std::thread& worker : workers) worker.join();
   // Every ReportOutcomeAsync has a deadline, so this wait is bounded.
   MutexLock lock(&async_tracker_->mu);
-  lock.Await(absl::Condition(
-      +[](int* n) { return *n == 0; }, &async_tracker_->in_flight));
+  AsyncTracker& tracker = *async_tracker_;
+  lock.Await([&tracker]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return tracker.in_flight == 0;
+  });
 }
 
 absl::Duration Client::DeadlineOr(

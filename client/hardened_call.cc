@@ -186,11 +186,9 @@ void Client::WorkerLoop() {
     std::function<void()> task;
     {
       MutexLock lock(&mu_);
-      lock.Await(absl::Condition(
-          +[](Client* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
-            return c->shutting_down_ || !c->tasks_.empty();
-          },
-          this));
+      lock.Await([this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return shutting_down_ || !tasks_.empty();
+      });
       if (tasks_.empty()) return;  // Shutting down and drained.
       task = std::move(tasks_.front());
       tasks_.pop_front();
@@ -206,7 +204,8 @@ void Client::Sleep(absl::Duration duration) {
     return;
   }
   MutexLock lock(&mu_);
-  lock.AwaitWithTimeout(absl::Condition(&shutting_down_), duration);
+  lock.AwaitWithTimeout(
+      [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return shutting_down_; }, duration);
 }
 
 // ---- Client: policies and decisions ----------------------------------------

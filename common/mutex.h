@@ -23,38 +23,57 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
  public:
   explicit MutexLock(absl::Mutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) {
     mu_->Lock();
-    Acquire();
+    Acquire(mu_);
   }
   ~MutexLock() ABSL_UNLOCK_FUNCTION() {
-    Release();
+    Release(mu_);
     mu_->Unlock();
   }
   MutexLock(const MutexLock&) = delete;
   MutexLock& operator=(const MutexLock&) = delete;
 
-  // absl::Mutex::Await / AwaitWithTimeout, which release and retake the
-  // lock while waiting, with the same annotations.
-  void Await(const absl::Condition& condition) {
-    Release();
-    mu_->Await(condition);
-    Acquire();
+  // absl::Mutex::Await / AwaitWithTimeout on a predicate (a callable
+  // returning bool, evaluated with the lock held, possibly on another
+  // thread). The lock is released while waiting; both the wait and each
+  // evaluation of the predicate carry the same annotations.
+  template <typename Predicate>
+  void Await(Predicate predicate) {
+    Release(mu_);
+    Annotated<Predicate> annotated{mu_, &predicate};
+    mu_->Await(absl::Condition(&Annotated<Predicate>::Eval, &annotated));
+    Acquire(mu_);
   }
-  bool AwaitWithTimeout(const absl::Condition& condition, absl::Duration timeout) {
-    Release();
-    const bool met = mu_->AwaitWithTimeout(condition, timeout);
-    Acquire();
+  template <typename Predicate>
+  bool AwaitWithTimeout(Predicate predicate, absl::Duration timeout) {
+    Release(mu_);
+    Annotated<Predicate> annotated{mu_, &predicate};
+    const bool met = mu_->AwaitWithTimeout(
+        absl::Condition(&Annotated<Predicate>::Eval, &annotated), timeout);
+    Acquire(mu_);
     return met;
   }
 
  private:
-  void Acquire() {
+  template <typename Predicate>
+  struct Annotated {
+    absl::Mutex* mu;
+    Predicate* predicate;
+    static bool Eval(Annotated* a) {
+      Acquire(a->mu);
+      const bool result = (*a->predicate)();
+      Release(a->mu);
+      return result;
+    }
+  };
+
+  static void Acquire([[maybe_unused]] absl::Mutex* mu) {
 #if defined(__SANITIZE_THREAD__)
-    __tsan_acquire(mu_);
+    __tsan_acquire(mu);
 #endif
   }
-  void Release() {
+  static void Release([[maybe_unused]] absl::Mutex* mu) {
 #if defined(__SANITIZE_THREAD__)
-    __tsan_release(mu_);
+    __tsan_release(mu);
 #endif
   }
 

@@ -77,10 +77,7 @@ int main(int argc, char** argv) {
   });
   {  // Let the watch deliver its first status before anything changes.
     cb::MutexLock lock(&mu);
-    lock.AwaitWithTimeout(
-        absl::Condition(
-            +[](std::vector<std::string>* v) { return !v->empty(); }, &seen),
-        absl::Seconds(5));
+    lock.AwaitWithTimeout([&seen] { return !seen.empty(); }, absl::Seconds(5));
   }
 
   example.Step("Report failed calls until the provider is NOT_SERVING");
