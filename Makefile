@@ -7,7 +7,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 RUN_ARGS ?=
 
-.PHONY: all deps configure build run test asan tsan clean
+.PHONY: all deps configure build run test bench asan tsan clean
 
 all: build
 
@@ -25,6 +25,12 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 300
+
+# Load benchmark (not part of ctest): no-op gRPC floor, memory store, Redis
+# store, the Lua script on Redis directly. Knobs: BENCH_CONCURRENCY,
+# BENCH_DURATION_S, BENCH_KEYS, BENCH_COST (bench/README.md).
+bench: build
+	bench/run.sh $(BUILD_DIR)
 
 # Sanitizer suites, each in its own build directory.
 asan:

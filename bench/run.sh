@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# make bench: measures four contenders with the same load generator and
+# settings, one after another, and prints a table plus the ratios.
+#   a  noop       a no-op RateLimiter gRPC server (the framework's floor)
+#   b  memory     crossbridge-server, storage.backend memory
+#   c  redis      crossbridge-server, storage.backend redis
+#   d  lua-direct loadgen calling the same Lua script on Redis itself
+#
+# usage: bench/run.sh [BUILD_DIR]          (default: build)
+# env:   BENCH_CONCURRENCY (64) BENCH_DURATION_S (10) BENCH_KEYS (1000)
+#        BENCH_COST (1) BENCH_WARMUP_S (2) BENCH_CHANNELS (2)
+#        BENCH_REDIS_CONNECTIONS (2)
+# Everything binds and targets 127.0.0.1; every process started here is
+# stopped on exit.
+set -euo pipefail
+
+BUILD_DIR=${1:-build}
+CONCURRENCY=${BENCH_CONCURRENCY:-64}
+DURATION_S=${BENCH_DURATION_S:-10}
+KEYS=${BENCH_KEYS:-1000}
+COST=${BENCH_COST:-1}
+WARMUP_S=${BENCH_WARMUP_S:-2}
+CHANNELS=${BENCH_CHANNELS:-2}
+REDIS_CONNECTIONS=${BENCH_REDIS_CONNECTIONS:-2}
+OPERATION=bench
+CAPACITY=1000000   # the same rule for every contender: nearly all allowed
+WINDOW_S=60
+
+LOADGEN=$BUILD_DIR/bench/loadgen
+NOOP=$BUILD_DIR/bench/noop_server
+SERVER=$BUILD_DIR/server/crossbridge-server
+for bin in "$LOADGEN" "$NOOP" "$SERVER"; do
+  [[ -x $bin ]] || { echo "bench: $bin not built (run make build)" >&2; exit 1; }
+done
+command -v redis-server >/dev/null || { echo "bench: redis-server not installed" >&2; exit 1; }
+command -v jq >/dev/null || { echo "bench: jq not installed" >&2; exit 1; }
+
+# The configs below are the whole truth: no CROSSBRIDGE_* override from the
+# caller's environment reaches the servers.
+while read -r var; do unset "$var"; done < <(compgen -e | grep '^CROSSBRIDGE_' || true)
+
+TMP=$(mktemp -d -t crossbridge-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Stops one process started here and forgets it.
+stop_pid() {
+  local pid=$1 keep=() p
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+  PIDS=("${keep[@]+"${keep[@]}"}")
+}
+
+# start_server NAME CMD...: starts CMD, waits for its CROSSBRIDGE_LISTENING
+# line. Sets SERVER_PID and SERVER_ADDR, or SERVER_ERR and returns 1.
+start_server() {
+  local name=$1; shift
+  SERVER_PID='' SERVER_ADDR='' SERVER_ERR=''
+  : >"$TMP/$name.out"
+  "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  for _ in $(seq 100); do
+    if SERVER_ADDR=$(awk '/^CROSSBRIDGE_LISTENING /{print $2; exit}' "$TMP/$name.out") &&
+       [[ -n $SERVER_ADDR ]]; then
+      return 0
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      wait "$SERVER_PID" 2>/dev/null || true
+      SERVER_ERR=$(grep -v '^[[:space:]]*$' "$TMP/$name.err" | head -n 3 | tr '\n' ' ')
+      SERVER_ERR=${SERVER_ERR:-exited without a LISTENING line}
+      stop_pid "$SERVER_PID"
+      return 1
+    fi
+    sleep 0.1
+  done
+  SERVER_ERR="no LISTENING line within 10 s"
+  stop_pid "$SERVER_PID"
+  return 1
+}
+
+# ---- redis -------------------------------------------------------------------
+REDIS_PORT='' REDIS_PID=''
+for _ in $(seq 10); do
+  port=$((20000 + RANDOM % 40000))
+  ss -Htln "sport = :$port" | grep -q . && continue
+  redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --protected-mode yes --dir "$TMP" --logfile "$TMP/redis.log" &
+  REDIS_PID=$!
+  PIDS+=("$REDIS_PID")
+  for _ in $(seq 50); do
+    [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]] && { REDIS_PORT=$port; break; }
+    kill -0 "$REDIS_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -n $REDIS_PORT ]] && break
+  stop_pid "$REDIS_PID"
+done
+[[ -n $REDIS_PORT ]] || { echo "bench: cannot start redis-server" >&2; exit 1; }
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+# ---- configs -----------------------------------------------------------------
+write_config() {  # write_config FILE STORAGE_FLOW_MAPPING
+  cat >"$1" <<EOF
+server: {listen_address: "127.0.0.1:0", drain_grace_seconds: 0, shutdown_timeout_seconds: 2}
+storage: $2
+logging: {level: warn}
+runtime:
+  rate_limiting:
+    defaults:
+      # deny: a Redis failure or timeout is an RPC error the generator counts,
+      # never a silent fallback to an in-process bucket.
+      $OPERATION: {capacity: $CAPACITY, window_seconds: $WINDOW_S, on_store_failure: deny}
+  health_checks: {enabled: false}
+EOF
+}
+write_config "$TMP/memory.yml" "{backend: memory}"
+write_config "$TMP/redis.yml" "{backend: redis, redis: {url: \"$REDIS_URL\"}}"
+
+# ---- machine -----------------------------------------------------------------
+BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)
+CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+echo "CrossBridge bench  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "machine: $(nproc) CPUs, $CPU, $(. /etc/os-release && echo "$PRETTY_NAME"), build ${BUILD_TYPE:-?}, redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
+echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running on these CPUs disturbs the figures)"
+echo "load: concurrency $CONCURRENCY, duration ${DURATION_S}s (+${WARMUP_S}s warm-up), keys $KEYS, cost $COST," \
+     "rule $CAPACITY/${WINDOW_S}s, $CHANNELS gRPC channels, $REDIS_CONNECTIONS Redis connection(s)"
+echo
+
+COMMON=(--concurrency "$CONCURRENCY" --duration-s "$DURATION_S" --warmup-s "$WARMUP_S"
+        --keys "$KEYS" --cost "$COST" --operation "$OPERATION" --json)
+GRPC=(--mode grpc --channels "$CHANNELS")
+declare -A STATUS RESULT OTHER_CPU
+PEERS=()
+
+# CPU accounting, to show how much of the machine something else used during
+# a run (that disturbs the figures): user+system jiffies on all CPUs, minus
+# those of the contender's processes and of the generator. Interrupt and
+# softirq time (loopback networking, mostly ours) are left out on both sides.
+HZ=$(getconf CLK_TCK)
+busy_jiffies() { awk '/^cpu /{print $2 + $3 + $4; exit}' /proc/stat; }  # user nice system
+proc_jiffies() {  # proc_jiffies PID...: utime+stime+cutime+cstime
+  local pid total=0 t
+  for pid in "$@"; do
+    t=$(awk '{sub(/^.*\) /, ""); print $12 + $13 + $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  echo "$total"
+}
+
+# run_loadgen ID ARGS...: runs the generator, keeps its JSON in RESULT[ID]
+# and the share of CPU used by other processes meanwhile in OTHER_CPU[ID].
+# PEERS: the pids of the contender's processes (server, redis).
+run_loadgen() {
+  local id=$1; shift
+  local busy0 peers0 self0 busy1 peers1 self1 t0 t1
+  busy0=$(busy_jiffies); peers0=$(proc_jiffies "${PEERS[@]}"); self0=$(proc_jiffies $$)
+  t0=$(date +%s%N)
+  if "$LOADGEN" "$@" "${COMMON[@]}" >"$TMP/$id.json" 2>"$TMP/$id.lg.err"; then
+    RESULT[$id]=$(tail -n 1 "$TMP/$id.json")
+    STATUS[$id]=ok
+  else
+    STATUS[$id]="failed: $(tr '\n' ' ' <"$TMP/$id.lg.err")"
+  fi
+  t1=$(date +%s%N)
+  busy1=$(busy_jiffies); peers1=$(proc_jiffies "${PEERS[@]}"); self1=$(proc_jiffies $$)
+  # self: this shell's reaped children, i.e. the generator.
+  OTHER_CPU[$id]=$(awk -v b=$((busy1 - busy0)) -v p=$((peers1 - peers0)) -v s=$((self1 - self0)) \
+    -v hz="$HZ" -v ns=$((t1 - t0)) -v n="$(nproc)" \
+    'BEGIN { o = (b - p - s) / hz / (ns / 1e9 * n) * 100; if (o < 0) o = 0; printf "%.0f%%", o }')
+  echo "  $id: ${STATUS[$id]}" >&2
+}
+
+# bench_server ID NAME CMD...: start, load, stop.
+bench_server() {
+  local id=$1 name=$2; shift 2
+  if start_server "$name" "$@"; then
+    PEERS=("$SERVER_PID" "$REDIS_PID")
+    run_loadgen "$id" "${GRPC[@]}" --target "$SERVER_ADDR" --label "$name"
+    stop_pid "$SERVER_PID"
+  else
+    STATUS[$id]="unavailable: $SERVER_ERR"
+    echo "  $id: ${STATUS[$id]}" >&2
+  fi
+}
+
+echo "running (one contender at a time) ..." >&2
+bench_server a noop "$NOOP" --listen 127.0.0.1:0
+bench_server b memory "$SERVER" --config "$TMP/memory.yml"
+rcli flushall >/dev/null
+bench_server c redis "$SERVER" --config "$TMP/redis.yml"
+DBSIZE_AFTER_C=$(rcli dbsize)
+rcli flushall >/dev/null
+PEERS=("$REDIS_PID")
+run_loadgen d --mode redis --redis-url "$REDIS_URL" --redis-connections "$REDIS_CONNECTIONS" \
+  --capacity "$CAPACITY" --window-s "$WINDOW_S" --label lua-direct
+DBSIZE_AFTER_D=$(rcli dbsize)
+
+# ---- memory per bucket ---------------------------------------------------------
+# A bucket taken with cost 1 out of 1,000,000 is full again (and expires) after
+# 60 µs, so after a run almost nothing is left. To measure a bucket, drain
+# KEYS buckets completely through the same script (cost = capacity: each lives
+# for the whole window), then ask Redis.
+rcli flushall >/dev/null
+MEM_BEFORE=$(rcli info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
+"$LOADGEN" --mode redis --redis-url "$REDIS_URL" --concurrency 16 --warmup-s 0 \
+  --duration-s 1 --keys "$KEYS" --cost "$CAPACITY" --capacity "$CAPACITY" \
+  --window-s "$WINDOW_S" --operation "$OPERATION" --label fill >/dev/null 2>&1 || true
+MEM_AFTER=$(rcli info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
+BUCKETS=$(rcli dbsize)
+MEM_SUM=0 MEM_N=0
+SAMPLE_KEYS=$(rcli scan 0 match "cb:v1:{$OPERATION:*}" count 1000 | tail -n +2 | head -n 50 || true)
+for key in $SAMPLE_KEYS; do
+  m=$(rcli memory usage "$key" samples 0)
+  [[ $m =~ ^[0-9]+$ ]] || continue
+  MEM_SUM=$((MEM_SUM + m)); MEM_N=$((MEM_N + 1))
+done
+SAMPLE_KEY=$(head -n 1 <<<"$SAMPLE_KEYS")
+SAMPLE_TTL=$([[ -n $SAMPLE_KEY ]] && rcli pttl "$SAMPLE_KEY" || echo '?')
+
+# ---- report ------------------------------------------------------------------
+field() { jq -r ".$2" <<<"${RESULT[$1]}"; }
+echo
+printf '%-3s %-12s %12s %10s %10s %10s %8s %8s %10s\n' "" contender "req/s" "p50 us" "p99 us" "p999 us" errors refused "other-cpu"
+for id in a b c d; do
+  case $id in a) name=noop;; b) name=memory;; c) name=redis;; d) name=lua-direct;; esac
+  if [[ ${STATUS[$id]} == ok ]]; then
+    printf '%-3s %-12s %12.0f %10.1f %10.1f %10.1f %8s %8s %10s\n' "$id" "$name" \
+      "$(field $id rps)" "$(field $id p50_us)" "$(field $id p99_us)" "$(field $id p999_us)" \
+      "$(field $id errors)" "$(field $id refused)" "${OTHER_CPU[$id]}"
+  else
+    printf '%-3s %-12s %s\n' "$id" "$name" "${STATUS[$id]}"
+  fi
+done
+
+ratio() {  # ratio X Y: throughput X / Y, or n/a
+  if [[ ${STATUS[$1]} == ok && ${STATUS[$2]} == ok ]]; then
+    awk -v x="$(field "$1" rps)" -v y="$(field "$2" rps)" 'BEGIN { if (y > 0) printf "%.3f", x / y; else print "n/a" }'
+  else
+    echo n/a
+  fi
+}
+echo "other-cpu: share of the machine used by processes other than the contender's"
+echo "during its run (builds, tests...); above a few % the figures are disturbed."
+echo
+echo "b/a = $(ratio b a)   (target >= 0.85)"
+echo "c/a = $(ratio c a)   (target >= 0.60)"
+echo "c/d = $(ratio c d)"
+if [[ ${STATUS[c]} == ok ]]; then
+  echo "p99(c) = $(awk -v u="$(field c p99_us)" 'BEGIN { printf "%.3f", u / 1000 }') ms   (target <= 2 ms)"
+else
+  echo "p99(c) = n/a"
+fi
+if ((MEM_N > 0)); then
+  echo "redis bucket: MEMORY USAGE $((MEM_SUM / MEM_N)) bytes (mean of $MEM_N keys, SAMPLES 0; target <= 120);" \
+       "used_memory delta $(((MEM_AFTER - MEM_BEFORE) / (BUCKETS > 0 ? BUCKETS : 1))) bytes/bucket over $BUCKETS drained buckets (PTTL ${SAMPLE_TTL} ms)"
+else
+  echo "redis bucket: not measured (no bucket keys after the fill run)"
+fi
+echo "redis DBSIZE: after c ${DBSIZE_AFTER_C}, after d ${DBSIZE_AFTER_D} (buckets expire once full again), after the fill $BUCKETS"
