@@ -22,6 +22,7 @@ COST=${BENCH_COST:-1}
 WARMUP_S=${BENCH_WARMUP_S:-2}
 CHANNELS=${BENCH_CHANNELS:-2}
 REDIS_CONNECTIONS=${BENCH_REDIS_CONNECTIONS:-2}
+SERVER_REDIS_CONNECTIONS=${BENCH_SERVER_REDIS_CONNECTIONS:-2}
 OPERATION=bench
 CAPACITY=1000000   # the same rule for every contender: nearly all allowed
 WINDOW_S=60
@@ -131,7 +132,7 @@ runtime:
 EOF
 }
 write_config "$TMP/memory.yml" "{backend: memory}"
-write_config "$TMP/redis.yml" "{backend: redis, redis: {url: \"$REDIS_URL\"}}"
+write_config "$TMP/redis.yml" "{backend: redis, redis: {url: \"$REDIS_URL\", connections: $SERVER_REDIS_CONNECTIONS}}"
 
 # ---- machine -----------------------------------------------------------------
 BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)

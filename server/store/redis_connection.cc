@@ -54,9 +54,15 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
 }
 
 absl::Status RedisConnection::SetIoTimeout(absl::Duration timeout) {
+  // Two setsockopt calls per change: skip changes under a millisecond, the
+  // common case when every batch starts with a fresh full budget.
+  if (absl::AbsDuration(timeout - io_timeout_) < absl::Milliseconds(1)) {
+    return absl::OkStatus();
+  }
   if (redisSetTimeout(context_.get(), AtLeastOneMs(timeout)) != REDIS_OK) {
     return IoError();
   }
+  io_timeout_ = timeout;
   return absl::OkStatus();
 }
 

@@ -47,7 +47,7 @@ class RedisConnection {
   static absl::StatusOr<std::unique_ptr<RedisConnection>> Connect(
       const RedisEndpoint& endpoint);
 
-  // Bounds every following read and write.
+  // Bounds every following read and write (to within a millisecond).
   absl::Status SetIoTimeout(absl::Duration timeout);
 
   // Queues one command (sent by the next Read).
@@ -66,6 +66,7 @@ class RedisConnection {
   absl::Status IoError() const;
 
   ContextPtr context_;
+  absl::Duration io_timeout_ = absl::ZeroDuration();  // last one set
 };
 
 }  // namespace crossbridge
