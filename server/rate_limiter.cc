@@ -75,14 +75,14 @@ RateLimiter::RateLimiter(bool enabled, Rules rules,
       store_(store),
       fallback_(fallback) {}
 
-absl::StatusOr<RateLimiter::Rule> RateLimiter::ResolveRule(
+absl::StatusOr<const RateLimiter::Rule*> RateLimiter::ResolveRule(
     absl::string_view operation) const {
   if (operation.empty()) {
     return absl::InvalidArgumentError("operation: must not be empty");
   }
   auto it = rules_.find(operation);
-  if (it != rules_.end()) return it->second;
-  if (default_rule_) return *default_rule_;
+  if (it != rules_.end()) return &it->second;
+  if (default_rule_) return &*default_rule_;
   // Echo only a bounded, printable prefix of what the caller sent.
   std::string shown(operation.substr(0, 64));
   for (char& c : shown) {
@@ -95,33 +95,34 @@ absl::StatusOr<RateLimiter::Rule> RateLimiter::ResolveRule(
 
 void RateLimiter::Acquire(absl::string_view operation, absl::string_view key,
                           std::optional<uint32_t> cost, Callback done) {
-  absl::StatusOr<Rule> rule = ResolveRule(operation);
-  if (!rule.ok()) return done(rule.status());
+  absl::StatusOr<const Rule*> found = ResolveRule(operation);
+  if (!found.ok()) return done(found.status());
+  const Rule& rule = **found;
   if (absl::Status s = ValidateBucketKey(key); !s.ok()) return done(s);
   const int64_t n = cost.value_or(1);
-  if (n > rule->gcra.capacity) {
+  if (n > rule.gcra.capacity) {
     return done(absl::InvalidArgumentError(absl::StrFormat(
         "cost: %d exceeds the capacity %d of operation \"%s\"; it could "
         "never be admitted",
-        n, rule->gcra.capacity, operation)));
+        n, rule.gcra.capacity, operation)));
   }
-  if (!enabled_) return done(FullBucket(rule->gcra));
+  if (!enabled_) return done(FullBucket(rule.gcra));
   std::string bucket_key = BucketKey(operation, key);
   if (fallback_ == nullptr) {
-    store_.Acquire(bucket_key, rule->gcra, n, std::move(done));
+    store_.Acquire(bucket_key, rule.gcra, n, std::move(done));
     return;
   }
-  // The callback keeps its own copy of the key for the fallback store.
-  auto on_reply = [this, op = std::string(operation), bucket_key, rule = *rule,
-                   n, done = std::move(done)](absl::StatusOr<GcraResult> r) mutable {
+  // `rule` lives as long as the limiter; the callback keeps its own copy of
+  // the key for the fallback store.
+  auto on_reply = [this, bucket_key, &rule, n,
+                   done = std::move(done)](absl::StatusOr<GcraResult> r) mutable {
     if (r.ok()) return done(std::move(r));
-    OnStoreFailure(r.status(), op, bucket_key, rule, n, std::move(done));
+    OnStoreFailure(r.status(), bucket_key, rule, n, std::move(done));
   };
-  store_.Acquire(bucket_key, rule->gcra, n, std::move(on_reply));
+  store_.Acquire(bucket_key, rule.gcra, n, std::move(on_reply));
 }
 
 void RateLimiter::OnStoreFailure(const absl::Status& error,
-                                 absl::string_view operation,
                                  const std::string& bucket_key,
                                  const Rule& rule, int64_t cost,
                                  Callback done) {
@@ -130,8 +131,8 @@ void RateLimiter::OnStoreFailure(const absl::Status& error,
       return done(FullBucket(rule.gcra));
     case StoreFailurePolicy::kDeny:
       return done(absl::UnavailableError(absl::StrCat(
-          "store unavailable (", error.message(), "); operation \"", operation,
-          "\" fails closed (on_store_failure: deny)")));
+          "store unavailable (", error.message(), "); bucket ", bucket_key,
+          " fails closed (on_store_failure: deny)")));
     case StoreFailurePolicy::kLocal:
       return fallback_->Acquire(bucket_key, rule.gcra, cost, std::move(done));
   }

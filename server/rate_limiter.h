@@ -64,12 +64,11 @@ class RateLimiter {
 
   static absl::StatusOr<Rule> MakeRule(const RateLimitRule& rule,
                                        absl::string_view path);
-  // The rule for `operation`, or NotFound.
-  absl::StatusOr<Rule> ResolveRule(absl::string_view operation) const;
+  // The rule for `operation` (owned by the limiter), or NotFound.
+  absl::StatusOr<const Rule*> ResolveRule(absl::string_view operation) const;
   // Applies the rule's store-failure policy to a failed store call.
-  void OnStoreFailure(const absl::Status& error, absl::string_view operation,
-                      const std::string& bucket_key, const Rule& rule,
-                      int64_t cost, Callback done);
+  void OnStoreFailure(const absl::Status& error, const std::string& bucket_key,
+                      const Rule& rule, int64_t cost, Callback done);
 
   const bool enabled_;
   const Rules rules_;
