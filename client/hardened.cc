@@ -24,51 +24,45 @@ CallOptions ToCallOptions(const HardenOptions& options) {
 
 }  // namespace
 
+// ---- HardenedCaller ----------------------------------------------------------
+
+HardenedCaller::HardenedCaller(Client& client, HardenOptions options)
+    : client_(client),
+      options_(std::move(options)),
+      call_options_(ToCallOptions(options_)) {}
+
+void HardenedCaller::Keep(CallReport report) {
+  MutexLock lock(&mu_);
+  last_report_ = std::move(report);
+}
+
+CallReport HardenedCaller::last_report() const {
+  MutexLock lock(&mu_);
+  return last_report_;
+}
+
 // ---- HardenedAiProvider ------------------------------------------------------
 
 HardenedAiProvider::HardenedAiProvider(Client& client, AiProvider& inner,
                                        std::string rate_limit_key,
                                        HardenOptions options)
-    : client_(client),
-      inner_(inner),
+    : inner_(inner),
       key_(std::move(rate_limit_key)),
-      options_(std::move(options)) {}
+      caller_(client, std::move(options)) {}
 
 std::string HardenedAiProvider::name() const { return inner_.name(); }
 
-CallOptions HardenedAiProvider::MakeCallOptions() const {
-  return ToCallOptions(options_);
-}
-
-void HardenedAiProvider::SetReport(CallReport report) {
-  MutexLock lock(&mu_);
-  last_report_ = std::move(report);
-}
-
 absl::StatusOr<Completion> HardenedAiProvider::Complete(
     const std::vector<ChatMessage>& messages) {
-  CallReport report;
-  absl::StatusOr<Completion> result = client_.Call<Completion>(
-      options_.operation, key_,
-      [&](const AttemptInfo&) { return inner_.Complete(messages); },
-      MakeCallOptions(), &report);
-  SetReport(std::move(report));
-  return result;
+  return caller_.Run<Completion>(
+      caller_.options().operation, key_,
+      [&](const AttemptInfo&) { return inner_.Complete(messages); });
 }
 
 absl::StatusOr<Vectors> HardenedAiProvider::Embed(
     const std::vector<std::string>& texts) {
-  CallReport report;
-  absl::StatusOr<Vectors> result = client_.Call<Vectors>(
-      "embed", key_, [&](const AttemptInfo&) { return inner_.Embed(texts); },
-      MakeCallOptions(), &report);
-  SetReport(std::move(report));
-  return result;
-}
-
-CallReport HardenedAiProvider::last_report() const {
-  MutexLock lock(&mu_);
-  return last_report_;
+  return caller_.Run<Vectors>(
+      "embed", key_, [&](const AttemptInfo&) { return inner_.Embed(texts); });
 }
 
 std::unique_ptr<HardenedAiProvider> HardenAiProvider(
@@ -82,10 +76,9 @@ std::unique_ptr<HardenedAiProvider> HardenAiProvider(
 HardenedEmbeddingProvider::HardenedEmbeddingProvider(
     Client& client, EmbeddingProvider& inner, std::string rate_limit_key,
     HardenOptions options)
-    : client_(client),
-      inner_(inner),
+    : inner_(inner),
       key_(std::move(rate_limit_key)),
-      options_(std::move(options)) {}
+      caller_(client, std::move(options)) {}
 
 std::string HardenedEmbeddingProvider::model_name() const {
   return inner_.model_name();
@@ -95,19 +88,9 @@ int HardenedEmbeddingProvider::dimension() const { return inner_.dimension(); }
 
 absl::StatusOr<Vectors> HardenedEmbeddingProvider::Embed(
     const std::vector<std::string>& texts) {
-  CallReport report;
-  absl::StatusOr<Vectors> result = client_.Call<Vectors>(
-      options_.operation, key_,
-      [&](const AttemptInfo&) { return inner_.Embed(texts); },
-      ToCallOptions(options_), &report);
-  MutexLock lock(&mu_);
-  last_report_ = std::move(report);
-  return result;
-}
-
-CallReport HardenedEmbeddingProvider::last_report() const {
-  MutexLock lock(&mu_);
-  return last_report_;
+  return caller_.Run<Vectors>(
+      caller_.options().operation, key_,
+      [&](const AttemptInfo&) { return inner_.Embed(texts); });
 }
 
 std::unique_ptr<HardenedEmbeddingProvider> HardenEmbeddingProvider(
@@ -120,22 +103,13 @@ std::unique_ptr<HardenedEmbeddingProvider> HardenEmbeddingProvider(
 
 HardenedDatabaseConnection::HardenedDatabaseConnection(
     Client& client, DatabaseConnection& inner, HardenOptions options)
-    : client_(client), inner_(inner), options_(std::move(options)) {}
+    : inner_(inner), caller_(client, std::move(options)) {}
 
 absl::StatusOr<Rows> HardenedDatabaseConnection::Execute(
     const std::string& query) {
-  CallReport report;
-  absl::StatusOr<Rows> result = client_.Retry<Rows>(
-      [&](const AttemptInfo&) { return inner_.Execute(query); },
-      ToCallOptions(options_), &report);
-  MutexLock lock(&mu_);
-  last_report_ = std::move(report);
-  return result;
-}
-
-CallReport HardenedDatabaseConnection::last_report() const {
-  MutexLock lock(&mu_);
-  return last_report_;
+  // No operation: the database decorator retries without a permit.
+  return caller_.Run<Rows>(
+      "", "", [&](const AttemptInfo&) { return inner_.Execute(query); });
 }
 
 std::unique_ptr<HardenedDatabaseConnection> HardenDatabaseConnection(

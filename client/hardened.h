@@ -87,6 +87,41 @@ struct HardenOptions {
   bool fail_open = true;
 };
 
+// What the three decorators share: the client, their options and the report
+// of their last call. Thread-safe.
+class HardenedCaller {
+ public:
+  HardenedCaller(Client& client, HardenOptions options);
+
+  // Client::Call under `operation` and bucket `key` when `operation` is not
+  // empty, else Client::Retry (no permit); keeps the call's report.
+  template <typename T>
+  absl::StatusOr<T> Run(absl::string_view operation, absl::string_view key,
+                        std::function<absl::StatusOr<T>(const AttemptInfo&)> fn) {
+    CallReport report;
+    absl::StatusOr<T> result =
+        operation.empty()
+            ? client_.Retry<T>(std::move(fn), call_options_, &report)
+            : client_.Call<T>(operation, key, std::move(fn), call_options_,
+                              &report);
+    Keep(std::move(report));
+    return result;
+  }
+
+  const HardenOptions& options() const { return options_; }
+  // The report of the last call that finished (any thread).
+  CallReport last_report() const;
+
+ private:
+  void Keep(CallReport report);
+
+  Client& client_;
+  const HardenOptions options_;
+  const CallOptions call_options_;
+  mutable absl::Mutex mu_;
+  CallReport last_report_ ABSL_GUARDED_BY(mu_);
+};
+
 // Complete: operation options.operation (default "ai_generate"); Embed:
 // operation "embed". Both with the options' policy and dependency (default
 // "expensive", "ai_provider") and one permit per call from bucket
@@ -103,18 +138,12 @@ class HardenedAiProvider final : public AiProvider {
   absl::StatusOr<std::vector<std::vector<float>>> Embed(
       const std::vector<std::string>& texts) override;
   // The report of the last call that finished (any thread).
-  CallReport last_report() const;
+  CallReport last_report() const { return caller_.last_report(); }
 
  private:
-  CallOptions MakeCallOptions() const;
-  void SetReport(CallReport report);
-
-  Client& client_;
   AiProvider& inner_;
   const std::string key_;
-  const HardenOptions options_;
-  mutable absl::Mutex mu_;
-  CallReport last_report_ ABSL_GUARDED_BY(mu_);
+  HardenedCaller caller_;
 };
 
 std::unique_ptr<HardenedAiProvider> HardenAiProvider(
@@ -132,15 +161,12 @@ class HardenedEmbeddingProvider final : public EmbeddingProvider {
   int dimension() const override;
   absl::StatusOr<std::vector<std::vector<float>>> Embed(
       const std::vector<std::string>& texts) override;
-  CallReport last_report() const;
+  CallReport last_report() const { return caller_.last_report(); }
 
  private:
-  Client& client_;
   EmbeddingProvider& inner_;
   const std::string key_;
-  const HardenOptions options_;
-  mutable absl::Mutex mu_;
-  CallReport last_report_ ABSL_GUARDED_BY(mu_);
+  HardenedCaller caller_;
 };
 
 std::unique_ptr<HardenedEmbeddingProvider> HardenEmbeddingProvider(
@@ -155,14 +181,11 @@ class HardenedDatabaseConnection final : public DatabaseConnection {
                                                       "database"});
   absl::StatusOr<std::vector<std::vector<std::string>>> Execute(
       const std::string& query) override;
-  CallReport last_report() const;
+  CallReport last_report() const { return caller_.last_report(); }
 
  private:
-  Client& client_;
   DatabaseConnection& inner_;
-  const HardenOptions options_;
-  mutable absl::Mutex mu_;
-  CallReport last_report_ ABSL_GUARDED_BY(mu_);
+  HardenedCaller caller_;
 };
 
 std::unique_ptr<HardenedDatabaseConnection> HardenDatabaseConnection(
