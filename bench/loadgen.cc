@@ -13,7 +13,7 @@
 // grpc:  callback-API async unary calls (stub->async()->AcquirePermit) over
 //        --channels channels, each its own HTTP/2 connection.
 // redis: the server's own Lua script (crossbridge::kRedisGcraScript): SCRIPT
-//        LOAD once, then EVALSHA <sha> 1 cb:v1:{<operation>:k<i>}
+//        LOAD once, then EVALSHA <sha> 1 cb:v2:bucket:{<operation>:k<i>}
 //        <emission interval µs> <capacity> <cost>, pipelined over
 //        --redis-connections blocking hiredis connections, one thread each,
 //        each keeping concurrency/connections commands in flight.
@@ -38,6 +38,7 @@
 
 #include "crossbridge/v1/rate_limiter.grpc.pb.h"
 #include "histogram.h"
+#include "server/redis/keyspace.h"
 #include "server/store/redis_gcra_script.h"
 
 namespace crossbridge::bench {
@@ -437,7 +438,7 @@ class RedisLoad {
     capacity_ = std::to_string(flags_.capacity);
     cost_ = std::to_string(flags_.cost);
     for (int i = 0; i < flags_.keys; ++i) {
-      bucket_keys_.push_back("cb:v1:{" + flags_.operation + ":" + run_.Key(i) + "}");
+      bucket_keys_.push_back(BucketKey(flags_.operation, run_.Key(i)));
     }
 
     const int conns = std::min(flags_.redis_connections, flags_.concurrency);

@@ -226,7 +226,7 @@ MEM_BEFORE=$(rcli info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
 MEM_AFTER=$(rcli info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p')
 BUCKETS=$(rcli dbsize)
 MEM_SUM=0 MEM_N=0
-SAMPLE_KEYS=$(rcli scan 0 match "cb:v1:{$OPERATION:*}" count 1000 | tail -n +2 | head -n 50 || true)
+SAMPLE_KEYS=$(rcli scan 0 match "cb:v2:bucket:{$OPERATION:*}" count 1000 | tail -n +2 | head -n 50 || true)
 for key in $SAMPLE_KEYS; do
   m=$(rcli memory usage "$key" samples 0)
   [[ $m =~ ^[0-9]+$ ]] || continue

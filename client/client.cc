@@ -17,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/gcra.h"
 #include "common/grpc_status.h"
+#include "common/grpc_time.h"
+#include "common/quote.h"
 #include "common/mutex.h"
 #include "common/status.h"
 
@@ -25,11 +27,8 @@ namespace {
 
 using HealthProto = grpc::health::v1::HealthCheckResponse;
 
-// A relative deadline (GPR_TIMESPAN): gRPC measures it on its monotonic
-// clock from the start of the call, so we never read the system clock here.
 void SetDeadline(grpc::ClientContext& context, absl::Duration deadline) {
-  context.set_deadline(
-      gpr_time_from_nanos(absl::ToInt64Nanoseconds(deadline), GPR_TIMESPAN));
+  context.set_deadline(GrpcTimeout(deadline));
 }
 
 v1::AcquirePermitRequest MakeRequest(absl::string_view operation,
@@ -102,6 +101,23 @@ absl::string_view ServingStatusName(ServingStatus status) {
   return "UNKNOWN";
 }
 
+// The channel's service config: the load-balancing policy, and one retry of
+// a call the server cancelled. A server answers CANCELLED only for calls it
+// never ran: gRPC drops calls that arrive while it shuts down that way, and
+// CrossBridge itself never returns the code, so the retry cannot take a
+// permit twice.
+static std::string ServiceConfig(absl::string_view load_balancing) {
+  return absl::StrCat(
+      R"({"loadBalancingConfig":[{")", load_balancing, R"(":{}}],)",
+      R"("methodConfig":[{"name":[{"service":"crossbridge.v1.RateLimiter"},)",
+      R"({"service":"crossbridge.v1.RetryAdvisor"},)",
+      R"({"service":"crossbridge.v1.HealthReporter"},)",
+      R"({"service":"grpc.health.v1.Health","method":"Check"}],)",
+      R"("retryPolicy":{"maxAttempts":2,"initialBackoff":"0.01s",)",
+      R"("maxBackoff":"0.05s","backoffMultiplier":2,)",
+      R"("retryableStatusCodes":["CANCELLED"]}}]})");
+}
+
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   if (options.target.empty()) {
     return absl::InvalidArgumentError("target: must not be empty");
@@ -112,8 +128,16 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       options.credentials != nullptr ? options.credentials
                                      : grpc::InsecureChannelCredentials();
+  if (options.load_balancing != "pick_first" &&
+      options.load_balancing != "round_robin") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "load_balancing: ", QuoteForMessage(options.load_balancing),
+        " is not pick_first or round_robin"));
+  }
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(ServiceConfig(options.load_balancing));
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(options.target, credentials);
+      grpc::CreateCustomChannel(options.target, credentials, args);
   if (channel == nullptr) {
     return absl::InvalidArgumentError("target: cannot create a channel to " +
                                       options.target);
@@ -146,6 +170,7 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : channel_(std::move(channel)),
       default_deadline_(options.default_deadline),
       options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : RealClock::Get()),
       rate_limiter_(v1::RateLimiter::NewStub(channel_)),
       health_(grpc::health::v1::Health::NewStub(channel_)),
       retry_advisor_(v1::RetryAdvisor::NewStub(channel_)),

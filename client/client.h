@@ -62,6 +62,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/hardened_call.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/retry.h"
 #include "crossbridge/v1/health_reporter.grpc.pb.h"
@@ -78,12 +79,22 @@ struct ClientOptions {
   absl::Duration default_deadline = absl::Seconds(1);
   // Channel credentials; null means insecure (plaintext).
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // How calls spread over the addresses `target` resolves to: "pick_first"
+  // (one connection) or "round_robin" (every replica of a "dns:///..." or
+  // "ipv4:a:p,b:p" target; a replica that goes away drops out of the
+  // rotation). Every channel also retries, once, a call the server answered
+  // CANCELLED without running it (gRPC cancels calls that reach a server in
+  // the instant its listener closes during a drain).
+  std::string load_balancing = "pick_first";
 
   // ---- hardened calls (Call, Retry, CallAsync) ----
-  // Sleeps between attempts and while waiting for a permit. Empty: the
-  // built-in sleep (absl::SleepFor, but cut short when the Client is
-  // destroyed). Tests inject a recorder that returns at once.
-  std::function<void(absl::Duration)> sleeper;
+  // Where hardened calls read time and wait (between attempts, for a
+  // permit; a wait is cut short when the Client is destroyed). Null: the
+  // process clock. Tests pass a SimulatedClock (common/simulated_clock.h)
+  // with advance_on_wait: every wait then takes no real time, is recorded,
+  // and the deadline arithmetic runs on exact simulated time. Must outlive
+  // the Client.
+  const Clock* clock = nullptr;
   // Seeds the jitter generator, for reproducible delays; unset: random.
   std::optional<uint64_t> rng_seed;
   // How long a policy fetched with GetRetryPolicy is used before it is
@@ -254,7 +265,7 @@ class Client {
  private:
   struct CachedPolicy {
     RetryPolicyConfig policy;
-    std::chrono::steady_clock::time_point expires;
+    absl::Time expires;  // monotonic
   };
   struct LocalBucket {
     int64_t tat_us = 0;
@@ -277,10 +288,10 @@ class Client {
   absl::StatusOr<RetryPolicyConfig> FetchRetryPolicy(absl::string_view name,
                                                      absl::Duration deadline);
   // Hardened-call steps (hardened_call.cc).
+  // `end` is the call's deadline on clock_'s monotonic time.
   absl::Status AcquireForCall(absl::string_view operation,
                               absl::string_view key, const CallOptions& options,
-                              std::chrono::steady_clock::time_point end,
-                              CallReport& report);
+                              absl::Time end, CallReport& report);
   // nullopt: allowed; else the wait before the same request may pass.
   absl::StatusOr<std::optional<absl::Duration>> LocalAcquire(
       absl::string_view operation, absl::string_view key, uint32_t cost);
@@ -295,6 +306,7 @@ class Client {
   const std::shared_ptr<grpc::Channel> channel_;
   const absl::Duration default_deadline_;
   const ClientOptions options_;
+  const Clock& clock_;
   const std::unique_ptr<v1::RateLimiter::Stub> rate_limiter_;
   const std::unique_ptr<grpc::health::v1::Health::Stub> health_;
   const std::unique_ptr<v1::RetryAdvisor::Stub> retry_advisor_;
@@ -307,8 +319,9 @@ class Client {
   std::map<std::string, CachedPolicy> policies_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> seen_limits_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LocalBucket> local_buckets_ ABSL_GUARDED_BY(mu_);
-  // fail_open calls skip the server until then after it was unreachable.
-  std::chrono::steady_clock::time_point server_down_until_ ABSL_GUARDED_BY(mu_);
+  // fail_open calls skip the server until then (monotonic) after it was
+  // unreachable.
+  absl::Time server_down_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> workers_ ABSL_GUARDED_BY(mu_);

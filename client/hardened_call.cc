@@ -3,7 +3,6 @@
 #include "client/hardened_call.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,28 +24,17 @@
 namespace crossbridge {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
-
 constexpr char kHttpStatusUrl[] = "type.crossbridge.dev/http_status";
 constexpr char kRetryAfterUrl[] = "type.crossbridge.dev/retry_after_ms";
 // After the rate limiter was unreachable, fail_open calls use the local
 // limiter for this long without asking the server again.
-constexpr auto kServerDownHold = std::chrono::seconds(1);
+constexpr absl::Duration kServerDownHold = absl::Seconds(1);
 // A failed GetRetryPolicy is retried after at most this.
 constexpr absl::Duration kPolicyRetryAfterFailure = absl::Seconds(1);
 // Local buckets beyond this many are swept (full ones dropped).
 constexpr size_t kMaxLocalBuckets = 10000;
 // The local limiter's window for an operation whose limit the server told us.
 constexpr absl::Duration kLearnedWindow = absl::Seconds(60);
-
-absl::Duration ToDuration(SteadyClock::duration d) {
-  return absl::Nanoseconds(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
-}
-
-absl::Duration Remaining(SteadyClock::time_point end) {
-  return ToDuration(end - SteadyClock::now());
-}
 
 absl::StatusCode CodeForHttp(int http_status) {
   switch (http_status) {
@@ -129,12 +117,6 @@ std::string OutcomeCode(const absl::Status& status) {
   return absl::StatusCodeToString(status.code());
 }
 
-int64_t SteadyMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             SteadyClock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 absl::Status HttpError(int http_status, absl::string_view message,
@@ -199,20 +181,17 @@ void Client::WorkerLoop() {
 
 void Client::Sleep(absl::Duration duration) {
   if (duration <= absl::ZeroDuration()) return;
-  if (options_.sleeper) {
-    options_.sleeper(duration);
-    return;
-  }
   MutexLock lock(&mu_);
-  lock.AwaitWithTimeout(
-      [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return shutting_down_; }, duration);
+  clock_.AwaitFor(
+      lock, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return shutting_down_; },
+      duration);
 }
 
 // ---- Client: policies and decisions ----------------------------------------
 
 RetryPolicyConfig Client::PolicyFor(const std::string& name,
                                     absl::Duration budget) {
-  const auto now = SteadyClock::now();
+  const absl::Time now = clock_.MonotonicNow();
   std::optional<RetryPolicyConfig> stale;
   {
     MutexLock lock(&mu_);
@@ -229,11 +208,10 @@ RetryPolicyConfig Client::PolicyFor(const std::string& name,
     fetched = FetchRetryPolicy(name, rpc_deadline);
   }
   RetryPolicyConfig policy;
-  std::chrono::nanoseconds ttl;
+  absl::Duration ttl;
   if (fetched.ok()) {
     policy = *std::move(fetched);
-    ttl = std::chrono::nanoseconds(
-        absl::ToInt64Nanoseconds(options_.policy_cache_ttl));
+    ttl = options_.policy_cache_ttl;
   } else {
     if (stale.has_value()) {
       policy = *std::move(stale);
@@ -244,8 +222,7 @@ RetryPolicyConfig Client::PolicyFor(const std::string& name,
       if (it == builtin.end()) it = builtin.find("default");
       if (it != builtin.end()) policy = it->second;  // Else the struct default.
     }
-    ttl = std::chrono::nanoseconds(absl::ToInt64Nanoseconds(
-        std::min(options_.policy_cache_ttl, kPolicyRetryAfterFailure)));
+    ttl = std::min(options_.policy_cache_ttl, kPolicyRetryAfterFailure);
   }
   MutexLock lock(&mu_);
   policies_[name] = CachedPolicy{policy, now + ttl};
@@ -276,7 +253,7 @@ absl::StatusOr<std::optional<absl::Duration>> Client::LocalAcquire(
         absl::StrCat("rate limited (local limiter): cost ", cost,
                      " exceeds the capacity ", rule.capacity));
   }
-  const int64_t now_us = SteadyMicros();
+  const int64_t now_us = absl::ToUnixMicros(clock_.MonotonicNow());
   if (local_buckets_.size() > kMaxLocalBuckets) {
     for (auto it = local_buckets_.begin(); it != local_buckets_.end();) {
       it = it->second.tat_us <= now_us ? local_buckets_.erase(it) : ++it;
@@ -298,11 +275,11 @@ absl::StatusOr<std::optional<absl::Duration>> Client::LocalAcquire(
 absl::Status Client::AcquireForCall(absl::string_view operation,
                                     absl::string_view key,
                                     const CallOptions& options,
-                                    SteadyClock::time_point end,
-                                    CallReport& report) {
+                                    absl::Time end, CallReport& report) {
+  auto Remaining = [this, end] { return end - clock_.MonotonicNow(); };
   for (;;) {
     if (ShuttingDown()) return absl::CancelledError("client is shutting down");
-    const absl::Duration remaining = Remaining(end);
+    const absl::Duration remaining = Remaining();
     if (remaining <= absl::ZeroDuration()) {
       return absl::DeadlineExceededError(
           absl::StrCat("deadline of ", absl::FormatDuration(options.deadline),
@@ -311,7 +288,7 @@ absl::Status Client::AcquireForCall(absl::string_view operation,
     bool use_local = false;
     if (options.fail_open) {
       MutexLock lock(&mu_);
-      use_local = SteadyClock::now() < server_down_until_;
+      use_local = clock_.MonotonicNow() < server_down_until_;
     }
     absl::Duration wait;
     std::string who = "";
@@ -332,7 +309,7 @@ absl::Status Client::AcquireForCall(absl::string_view operation,
             static_cast<int64_t>(std::max<uint64_t>(1, permit->retry_after_ms)));
       } else if (absl::IsUnavailable(permit.status()) ||
                  absl::IsDeadlineExceeded(permit.status())) {
-        if (Remaining(end) <= absl::ZeroDuration()) {
+        if (Remaining() <= absl::ZeroDuration()) {
           return absl::DeadlineExceededError(absl::StrCat(
               "deadline of ", absl::FormatDuration(options.deadline),
               " exceeded while acquiring a permit: ",
@@ -345,7 +322,7 @@ absl::Status Client::AcquireForCall(absl::string_view operation,
         }
         {
           MutexLock lock(&mu_);
-          server_down_until_ = SteadyClock::now() + kServerDownHold;
+          server_down_until_ = clock_.MonotonicNow() + kServerDownHold;
         }
         use_local = true;
       } else {
@@ -365,7 +342,7 @@ absl::Status Client::AcquireForCall(absl::string_view operation,
       return absl::ResourceExhaustedError(
           absl::StrCat("rate limited", who, ": retry after ", wait_ms, " ms"));
     }
-    if (wait >= Remaining(end)) {
+    if (wait >= Remaining()) {
       return absl::ResourceExhaustedError(
           absl::StrCat("rate limited", who, ": retry after ", wait_ms,
                        " ms exceeds the remaining deadline"));
@@ -389,9 +366,8 @@ absl::Status Client::CallImpl(
         "deadline ", absl::FormatDuration(options.deadline),
         " is not positive"));
   }
-  const SteadyClock::time_point end =
-      SteadyClock::now() + std::chrono::nanoseconds(
-                               absl::ToInt64Nanoseconds(options.deadline));
+  const absl::Time end = clock_.MonotonicNow() + options.deadline;
+  auto Remaining = [this, end] { return end - clock_.MonotonicNow(); };
   const bool report_outcomes = !options.dependency.empty();
   std::optional<absl::Duration> previous_delay;
   absl::Status last_failure;
@@ -412,16 +388,16 @@ absl::Status Client::CallImpl(
                          attempt == 2 ? " attempt)" : " attempts)"));
       }
     }
-    const absl::Duration remaining = Remaining(end);
+    const absl::Duration remaining = Remaining();
     if (remaining <= absl::ZeroDuration()) {
       return absl::DeadlineExceededError(absl::StrCat(
           "deadline of ", absl::FormatDuration(options.deadline),
           " exceeded before attempt ", attempt));
     }
     rep.attempts = attempt;
-    const auto started = SteadyClock::now();
+    const absl::Time started = clock_.MonotonicNow();
     absl::Status status = fn(AttemptInfo{attempt, remaining});
-    const absl::Duration latency = ToDuration(SteadyClock::now() - started);
+    const absl::Duration latency = clock_.MonotonicNow() - started;
     if (status.ok()) {
       if (report_outcomes) {
         ReportOutcomeAsync(options.dependency, true, latency);
@@ -435,12 +411,12 @@ absl::Status Client::CallImpl(
                          OutcomeCode(status));
     }
     const RetryPolicyConfig policy =
-        PolicyFor(options.retry_policy, Remaining(end));
+        PolicyFor(options.retry_policy, Remaining());
     RetryRequest request;
     request.attempt = attempt;
     request.failure = FailureOf(status);
     request.retry_after = RetryAfterOf(status);
-    request.deadline = std::max(absl::ZeroDuration(), Remaining(end));
+    request.deadline = std::max(absl::ZeroDuration(), Remaining());
     request.previous_delay = previous_delay;
     const RetryDecision decision = DecideLocally(policy, request);
     if (!decision.retry) {
@@ -448,7 +424,7 @@ absl::Status Client::CallImpl(
     }
     if (report_outcomes) {
       const absl::Duration budget =
-          std::min(default_deadline_, Remaining(end));
+          std::min(default_deadline_, Remaining());
       if (budget > absl::ZeroDuration()) {
         absl::StatusOr<ServingStatus> health =
             CheckHealth(options.dependency, budget);

@@ -19,6 +19,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
+#include "common/host_port.h"
+#include "common/names.h"
 #include "common/retry.h"
 #include "common/status.h"
 #include "common/yaml_reader.h"
@@ -105,41 +107,6 @@ constexpr char kGrpcCodeNames[] =
     "FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, UNIMPLEMENTED, INTERNAL, "
     "UNAVAILABLE, DATA_LOSS, UNAUTHENTICATED";
 
-// ---- name rules -------------------------------------------------------------
-
-bool IsNameChar(char c, bool allow_dot_dash) {
-  return absl::ascii_isalnum(c) || c == '_' ||
-         (allow_dot_dash && (c == '.' || c == '-'));
-}
-
-// [A-Za-z0-9_.-]{1,64}: operation and provider names.
-bool IsValidEntryName(absl::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    if (!IsNameChar(c, /*allow_dot_dash=*/true)) return false;
-  }
-  return true;
-}
-constexpr char kEntryNameRule[] = "must match [A-Za-z0-9_.-]{1,64}";
-
-// [A-Za-z0-9_]+: retry policy names.
-bool IsValidPolicyName(absl::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (!IsNameChar(c, /*allow_dot_dash=*/false)) return false;
-  }
-  return true;
-}
-
-// [A-Za-z_][A-Za-z0-9_]*: environment variable names.
-bool IsValidEnvVarName(absl::string_view name) {
-  if (name.empty() || absl::ascii_isdigit(name[0])) return false;
-  for (char c : name) {
-    if (!IsNameChar(c, /*allow_dot_dash=*/false)) return false;
-  }
-  return true;
-}
-
 // ---- Redis URLs ---------------------------------------------------------------
 
 // redis://[[user]:password@]host[:port][/db]. No percent-decoding; a password
@@ -220,64 +187,14 @@ bool ParseRedisUrl(absl::string_view url, RedisStorageConfig* out,
 
   // host[:port] up to the first '/', then the optional /db.
   const std::size_t slash = rest.find('/');
-  absl::string_view hostport = rest.substr(0, slash);
   absl::string_view path = slash == absl::string_view::npos
                                ? absl::string_view()
                                : rest.substr(slash + 1);
-  absl::string_view host;
-  absl::string_view port_text;
-  bool has_port = false;
-  if (absl::StartsWith(hostport, "[")) {  // [IPv6]
-    const std::size_t close = hostport.find(']');
-    if (close == absl::string_view::npos) {
-      *what = "missing ']' after the IPv6 host";
-      return false;
-    }
-    host = hostport.substr(1, close - 1);
-    absl::string_view after = hostport.substr(close + 1);
-    if (!after.empty()) {
-      if (after[0] != ':') {
-        *what = "expected ':port' or '/db' after the IPv6 host";
-        return false;
-      }
-      has_port = true;
-      port_text = after.substr(1);
-    }
-    for (char c : host) {
-      if (!absl::ascii_isxdigit(c) && c != ':' && c != '.') {
-        *what = absl::StrCat("invalid IPv6 host \"", absl::CEscape(host),
-                             "\"");
-        return false;
-      }
-    }
-  } else {
-    const std::size_t colon = hostport.rfind(':');
-    host = hostport.substr(0, colon);
-    if (colon != absl::string_view::npos) {
-      has_port = true;
-      port_text = hostport.substr(colon + 1);
-    }
-    for (char c : host) {
-      if (!absl::ascii_isalnum(c) && c != '.' && c != '-' && c != '_') {
-        *what = absl::StrCat("invalid host \"", absl::CEscape(host),
-                             "\" (expected a host name or an IP address)");
-        return false;
-      }
-    }
-  }
-  if (host.empty()) {
-    *what = "the host is required";
+  absl::StatusOr<HostPort> hostport =
+      ParseHostPort(rest.substr(0, slash), {.default_port = kDefaultRedisPort});
+  if (!hostport.ok()) {
+    *what = std::string(hostport.status().message());
     return false;
-  }
-
-  int port = kDefaultRedisPort;
-  if (has_port) {
-    if (!AllDigits(port_text) || port_text.size() > 5 ||
-        !absl::SimpleAtoi(port_text, &port) || port < 1 || port > 65535) {
-      *what = absl::StrCat("the port must be an integer 1..65535, got \"",
-                           absl::CEscape(port_text), "\"");
-      return false;
-    }
   }
 
   int db = 0;
@@ -290,8 +207,8 @@ bool ParseRedisUrl(absl::string_view url, RedisStorageConfig* out,
     }
   }
 
-  out->host = std::string(host);
-  out->port = port;
+  out->host = hostport->host;
+  out->port = hostport->port;
   out->db = db;
   out->password = std::move(password);
   return true;
@@ -434,8 +351,8 @@ class ConfigParser {
     ValueOrigin origin;
     RETURN_IF_ERROR(
         r_.ReadString(m, "listen_address", &out->listen_address, &origin));
-    if (out->listen_address.empty()) {
-      return r_.Error(origin, m.PathOf("listen_address"), "must not be empty");
+    if (absl::Status s = CheckListenAddress(out->listen_address); !s.ok()) {
+      return r_.Error(origin, m.PathOf("listen_address"), s.message());
     }
     RETURN_IF_ERROR(r_.ReadDuration(m, "drain_grace_seconds", true,
                                     kMaxDuration, &out->drain_grace));
@@ -843,8 +760,15 @@ class ConfigParser {
     // A `providers` map in the file replaces the built-in providers.
     ASSIGN_OR_RETURN(YamlMap providers, r_.Child(m, "providers"));
     if (providers.present()) {
-      RETURN_IF_ERROR(r_.CheckNames(providers, IsValidEntryName,
-                                    "provider name", kEntryNameRule));
+      RETURN_IF_ERROR(r_.CheckNames(
+          providers,
+          [](absl::string_view name) {
+            return IsValidEntryName(name) && !IsReservedHealthName(name);
+          },
+          "provider name",
+          absl::StrCat(kEntryNameRule, " and must not be \"", kRedisHealthName,
+                       "\" or start with \"crossbridge.\" (the server's own "
+                       "grpc.health.v1 names)")));
       out->providers.clear();
       for (const YamlMap::Entry& entry : providers.entries()) {
         out->providers[entry.key] = ProviderBase(*out);
@@ -959,6 +883,21 @@ absl::StatusOr<std::optional<std::string>> ExplicitPath(
 }
 
 }  // namespace
+
+bool IsReservedHealthName(absl::string_view name) {
+  return name == kRedisHealthName || absl::StartsWith(name, "crossbridge.");
+}
+
+absl::Status CheckListenAddress(absl::string_view address) {
+  absl::StatusOr<HostPort> hp = ParseHostPort(address, {.allow_port_zero = true});
+  if (!hp.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", absl::CHexEscape(address), "\" is not host:port (",
+        hp.status().message(),
+        "; e.g. 127.0.0.1:50051, 0.0.0.0:50051 or [::]:50051)"));
+  }
+  return absl::OkStatus();
+}
 
 EnvLookup ProcessEnv() {
   return [](const std::string& name) -> std::optional<std::string> {

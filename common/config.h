@@ -222,6 +222,16 @@ absl::StatusOr<std::optional<std::string>> DiscoverConfigPath(
     const std::string& flag_path, const EnvLookup& env,
     const std::string& working_dir);
 
+// The grpc.health.v1 name of the Redis store's own health.
+inline constexpr char kRedisHealthName[] = "redis";
+// True for names the server's own grpc.health.v1 services use ("redis",
+// "crossbridge.v1.RateLimiter", ...): no health provider may take them.
+bool IsReservedHealthName(absl::string_view name);
+
+// OK if `address` is a listen address: host:port with a port 0..65535
+// (0 picks a free one); else InvalidArgument saying why.
+absl::Status CheckListenAddress(absl::string_view address);
+
 // DefaultConfig() with environment overrides applied and validated.
 absl::StatusOr<Config> DefaultConfigWithEnv(const EnvLookup& env);
 

@@ -51,9 +51,11 @@ GcraResult GcraAcquire(const GcraRule& rule, int64_t tat_us, int64_t now_us,
   assert(cost >= 0 && cost <= rule.capacity);
   const int64_t t = rule.emission_interval_us;
   const int64_t burst = rule.burst_us();
-  // The bucket is "in debt" by base - now microseconds of refill. If the
-  // clock moved backwards, tat may be ahead by more than burst: the debt then
-  // exceeds burst and the bucket simply reports no permits (never extra ones).
+  // No legitimate TAT is ahead of now by more than burst. One that is (the
+  // clock moved backwards) counts as an empty bucket: never extra permits,
+  // and a retry_after of at most one window.
+  tat_us = std::min(tat_us, now_us + burst);
+  // The bucket is "in debt" by base - now microseconds of refill.
   const int64_t base = std::max(tat_us, now_us);
   const int64_t debt = base - now_us;
   // Whole permits left for a given debt; never negative.

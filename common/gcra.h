@@ -41,6 +41,8 @@ struct GcraResult {
 
 // Evaluates one request of `cost` permits against a bucket whose stored TAT
 // is `tat_us` (0 or anything <= now for a full/absent bucket) at `now_us`.
+// A TAT beyond now + burst (the clock went back) is taken as now + burst:
+// an empty bucket.
 //  - cost >= 1: admitted iff cost permits are available; a refusal consumes
 //    nothing and says when the same request would be admitted.
 //  - cost == 0 (peek): consumes nothing; allowed iff at least one permit is

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/quote.h"
 
 namespace crossbridge {
 namespace {
@@ -89,8 +90,8 @@ absl::StatusOr<absl::StatusCode> ParseGrpcCode(absl::string_view text) {
     return static_cast<absl::StatusCode>(number);
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown gRPC status code \"", absl::CEscape(text),
-      "\" (expected a name such as UNAVAILABLE or a number 0..16)"));
+      "unknown gRPC status code ", QuoteForMessage(text),
+      " (expected a name such as UNAVAILABLE or a number 0..16)"));
 }
 
 bool IsRetryable(const RetryPolicyConfig& policy, const Failure& failure) {

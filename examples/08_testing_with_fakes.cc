@@ -5,7 +5,8 @@
 // FlakyAiProvider / FlakyDatabase from examples/fakes wrapped in the real
 // hardened decorators, against a real (local) CrossBridge server. Two knobs
 // make such tests fast and exact:
-//   - ClientOptions::sleeper: record the backoff instead of sleeping;
+//   - ClientOptions::clock: a SimulatedClock (common/simulated_clock.h) with
+//     advance_on_wait, so backoffs are recorded and take no real time;
 //   - ClientOptions::rng_seed: the same jitter on every run.
 // Each "test" below prints its assertions as PASS/FAIL lines; the program
 // exits non-zero if any failed (in a real suite these would be gtest TESTs).
@@ -18,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "client/hardened.h"
+#include "common/simulated_clock.h"
 #include "examples/fakes/example_support.h"
 #include "examples/fakes/flaky_providers.h"
 
@@ -59,18 +61,19 @@ class TestCase {
 // failures should not mark the shared "ai_provider" dependency unhealthy.
 const cb::HardenOptions kNoHealth = {"ai_generate", "expensive", ""};
 
-// A Client whose sleeps are recorded, not slept, with seeded jitter.
+// A Client on simulated time (its waits are recorded, not slept), with
+// seeded jitter. The clock is declared first: it outlives the Client.
 struct TestClient {
-  std::shared_ptr<std::vector<absl::Duration>> sleeps =
-      std::make_shared<std::vector<absl::Duration>>();
+  std::unique_ptr<cb::SimulatedClock> clock;
   std::unique_ptr<cb::Client> client;
+  std::vector<absl::Duration> sleeps() const { return clock->waits(); }
 };
 TestClient MakeTestClient(const ex::Example& example, uint64_t seed) {
   TestClient t;
+  t.clock = std::make_unique<cb::SimulatedClock>(
+      cb::SimulatedClock::Options{.advance_on_wait = true});
   cb::ClientOptions options = example.client_options();
-  options.sleeper = [sleeps = t.sleeps](absl::Duration d) {
-    sleeps->push_back(d);
-  };
+  options.clock = t.clock.get();
   options.rng_seed = seed;
   absl::StatusOr<std::unique_ptr<cb::Client>> c = cb::Client::Create(options);
   if (c.ok()) t.client = std::move(*c);
@@ -93,9 +96,9 @@ int main(int argc, char** argv) {
             "returns a summary: " + (s.ok() ? *s : s.status().ToString()));
     t.Check(fake.calls() == 3,
             absl::StrCat("the fake was called 3 times (", fake.calls(), ")"));
-    t.Check(tc.sleeps->size() == 2 && *tc.sleeps == ai.last_report().delays,
-            absl::StrCat("the 2 backoff delays went to the injected sleeper (",
-                         tc.sleeps->size(), " recorded, nothing slept)"));
+    t.Check(tc.sleeps().size() == 2 && tc.sleeps() == ai.last_report().delays,
+            absl::StrCat("the 2 backoff delays went to the simulated clock (",
+                         tc.sleeps().size(), " recorded, nothing slept)"));
     results.push_back(t);
   }
   {
@@ -107,7 +110,7 @@ int main(int argc, char** argv) {
     absl::StatusOr<std::string> s = SummarizeTicket(ai, "bad request");
     t.Check(!s.ok() && cb::HttpStatusOf(s.status()) == 400,
             "the caller sees HTTP 400: " + ex::DescribeStatus(s.status()));
-    t.Check(fake.calls() == 1 && tc.sleeps->empty(), "one call, no sleeps");
+    t.Check(fake.calls() == 1 && tc.sleeps().empty(), "one call, no sleeps");
     results.push_back(t);
   }
   {
@@ -137,7 +140,7 @@ int main(int argc, char** argv) {
       cb::HardenedAiProvider ai(*tc.client, fake, example.UniqueKey("test4"),
                                 kNoHealth);
       (void)ai.Complete({{"user", "hi"}});
-      run = *tc.sleeps;
+      run = tc.sleeps();
     }
     std::string delays;
     for (absl::Duration d : runs[0]) absl::StrAppend(&delays, " ", ex::Ms(d));
@@ -152,7 +155,7 @@ int main(int argc, char** argv) {
     absl::StatusOr<Rows> rows = cb::WithDatabaseRetry<Rows>(
         *tc.client, [&] { return db.Execute("SELECT * FROM tests"); });
     t.Check(rows.ok() && rows->size() == 3, "all 3 rows came back");
-    t.Check(db.calls() == 2 && tc.sleeps->size() == 1,
+    t.Check(db.calls() == 2 && tc.sleeps().size() == 1,
             "2 calls, 1 recorded sleep");
     results.push_back(t);
   }

@@ -4,7 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/names.h"
+#include "common/quote.h"
 #include "common/status.h"
+#include "server/redis/keyspace.h"
 
 namespace crossbridge {
 namespace {
@@ -27,24 +30,32 @@ absl::Status ValidateBucketKey(absl::string_view key) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "key: %d bytes, longer than the limit of %d", key.size(), kMaxKeyBytes));
   }
-  for (size_t i = 0; i < key.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(key[i]);
-    if (c < 0x20 || c == 0x7f) {
+  if (const size_t bad = FindUnprintable(key); bad != absl::string_view::npos) {
+    const unsigned char c = static_cast<unsigned char>(key[bad]);
+    const unsigned char next =
+        bad + 1 < key.size() ? static_cast<unsigned char>(key[bad + 1]) : 0;
+    const bool c1 = c == 0xC2 && next >= 0x80 && next <= 0x9F;
+    if (c < 0x20 || c == 0x7f || c1) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "key: control character 0x%02x at byte %d is not allowed", c, i));
+          "key: control character %s at byte %d is not allowed",
+          c1 ? absl::StrFormat("U+%04X", next)
+             : absl::StrFormat("0x%02x", c),
+          bad));
     }
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "key: byte 0x%02x at byte %d is not valid UTF-8", c, bad));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<RateLimiter::Rule> RateLimiter::MakeRule(
-    const RateLimitRule& rule, absl::string_view path) {
+    const RateLimitRule& rule, absl::string_view name, absl::string_view path) {
   absl::StatusOr<GcraRule> gcra = GcraRule::Create(rule.capacity, rule.window);
   if (!gcra.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": ", gcra.status().message()));
   }
-  return Rule{*gcra, rule.on_store_failure};
+  return Rule{*gcra, rule.on_store_failure, std::string(name)};
 }
 
 absl::StatusOr<std::unique_ptr<RateLimiter>> RateLimiter::Create(
@@ -54,12 +65,13 @@ absl::StatusOr<std::unique_ptr<RateLimiter>> RateLimiter::Create(
   for (const auto& [operation, rule] : config.operations) {
     ASSIGN_OR_RETURN(
         Rule made,
-        MakeRule(rule, absl::StrCat("runtime.rate_limiting.defaults.", operation)));
+        MakeRule(rule, absl::StrCat("operation \"", operation, "\""),
+                 absl::StrCat("runtime.rate_limiting.defaults.", operation)));
     rules.emplace(operation, made);
   }
   std::optional<Rule> default_rule;
   if (config.default_rule) {
-    ASSIGN_OR_RETURN(default_rule, MakeRule(*config.default_rule,
+    ASSIGN_OR_RETURN(default_rule, MakeRule(*config.default_rule, "default_rule",
                                             "runtime.rate_limiting.default_rule"));
   }
   return std::unique_ptr<RateLimiter>(new RateLimiter(
@@ -77,19 +89,23 @@ RateLimiter::RateLimiter(bool enabled, Rules rules,
 
 absl::StatusOr<const RateLimiter::Rule*> RateLimiter::ResolveRule(
     absl::string_view operation) const {
+  auto it = rules_.find(operation);
+  if (it != rules_.end()) return &it->second;
+  // Not configured: the name must still be one the config could hold, also
+  // for default_rule, so no request can name an operation (and so a bucket)
+  // the config could not.
   if (operation.empty()) {
     return absl::InvalidArgumentError("operation: must not be empty");
   }
-  auto it = rules_.find(operation);
-  if (it != rules_.end()) return &it->second;
-  if (default_rule_) return &*default_rule_;
-  // Echo only a bounded, printable prefix of what the caller sent.
-  std::string shown(operation.substr(0, 64));
-  for (char& c : shown) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  if (!IsValidEntryName(operation)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("operation: ", QuoteForMessage(operation), " ",
+                     kEntryNameRule, " (the rule for names in "
+                     "runtime.rate_limiting.defaults)"));
   }
+  if (default_rule_) return &*default_rule_;
   return absl::NotFoundError(absl::StrCat(
-      "operation: \"", shown,
+      "operation: \"", operation,
       "\" is not configured in runtime.rate_limiting.defaults"));
 }
 
@@ -102,24 +118,21 @@ void RateLimiter::Acquire(absl::string_view operation, absl::string_view key,
   const int64_t n = cost.value_or(1);
   if (n > rule.gcra.capacity) {
     return done(absl::InvalidArgumentError(absl::StrFormat(
-        "cost: %d exceeds the capacity %d of operation \"%s\"; it could "
-        "never be admitted",
-        n, rule.gcra.capacity, operation)));
+        "cost: %d exceeds the capacity %d of %s; it could never be admitted",
+        n, rule.gcra.capacity, rule.name)));
   }
   if (!enabled_) return done(FullBucket(rule.gcra));
   std::string bucket_key = BucketKey(operation, key);
-  if (fallback_ == nullptr) {
-    store_.Acquire(bucket_key, rule.gcra, n, std::move(done));
-    return;
-  }
-  // `rule` lives as long as the limiter; the callback keeps its own copy of
-  // the key for the fallback store.
-  auto on_reply = [this, bucket_key, &rule, n,
-                   done = std::move(done)](absl::StatusOr<GcraResult> r) mutable {
-    if (r.ok()) return done(std::move(r));
-    OnStoreFailure(r.status(), bucket_key, rule, n, std::move(done));
-  };
-  store_.Acquire(bucket_key, rule.gcra, n, std::move(on_reply));
+  // Only the `local` fallback needs the key again, after the store failed.
+  std::string fallback_key = fallback_ != nullptr ? bucket_key : std::string();
+  // `rule` lives as long as the limiter.
+  store_.Acquire(
+      bucket_key, rule.gcra, n,
+      [this, fallback_key = std::move(fallback_key), &rule, n,
+       done = std::move(done)](absl::StatusOr<GcraResult> r) mutable {
+        if (r.ok()) return done(std::move(r));
+        OnStoreFailure(r.status(), fallback_key, rule, n, std::move(done));
+      });
 }
 
 void RateLimiter::OnStoreFailure(const absl::Status& error,
@@ -131,9 +144,14 @@ void RateLimiter::OnStoreFailure(const absl::Status& error,
       return done(FullBucket(rule.gcra));
     case StoreFailurePolicy::kDeny:
       return done(absl::UnavailableError(absl::StrCat(
-          "store unavailable (", error.message(), "); bucket ", bucket_key,
+          "store unavailable (", error.message(), "); ", rule.name,
           " fails closed (on_store_failure: deny)")));
     case StoreFailurePolicy::kLocal:
+      if (fallback_ == nullptr) {  // the memory store is the local one
+        return done(absl::UnavailableError(absl::StrCat(
+            "store unavailable (", error.message(), "); ", rule.name,
+            " has no other local store (on_store_failure: local)")));
+      }
       return fallback_->Acquire(bucket_key, rule.gcra, cost, std::move(done));
   }
 }

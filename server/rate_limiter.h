@@ -4,13 +4,22 @@
 //
 // Thread safety: Acquire may be called concurrently from any thread.
 // Completion: `done` is called exactly once, inline or on a store thread.
-// Errors (messages name the request field):
-//   InvalidArgument  empty/oversized/control-character key, empty operation,
-//                    cost above the operation's capacity
+// Errors (messages name the request field and echo at most a bounded,
+// escaped prefix of what the caller sent):
+//   InvalidArgument  a key that is empty, longer than 256 bytes, or not
+//                    printable UTF-8 (C0/C1 controls, DEL, invalid bytes);
+//                    an operation name the config could not hold
+//                    ([A-Za-z0-9_.-]{1,64}, checked also under default_rule);
+//                    a cost above the operation's capacity
 //   NotFound         operation not configured and no default_rule
 //   Unavailable      the store failed and the operation's on_store_failure is
 //                    deny (with `allow` the permit is granted; with `local`
-//                    it is decided by the in-process fallback store)
+//                    it is decided by the in-process fallback store, or,
+//                    on the memory backend, which is itself the local
+//                    store, fails closed too)
+//
+// Every bucket is named by BucketKey(operation, key) (server/redis/
+// keyspace.h), so two distinct (operation, key) pairs never share a bucket.
 #ifndef CROSSBRIDGE_SERVER_RATE_LIMITER_H_
 #define CROSSBRIDGE_SERVER_RATE_LIMITER_H_
 
@@ -42,8 +51,8 @@ class RateLimiter {
 
   // InvalidArgument if a configured rule cannot be expressed as a GCRA rule.
   // `fallback` is the in-process store used by on_store_failure: local; null
-  // when `store` cannot fail (the memory store), and then store errors are
-  // passed through. Both must outlive the RateLimiter.
+  // when `store` is itself the in-process one (the memory backend). Both
+  // must outlive the RateLimiter.
   static absl::StatusOr<std::unique_ptr<RateLimiter>> Create(
       const RateLimitingConfig& config, BucketStore& store,
       BucketStore* fallback = nullptr);
@@ -56,6 +65,7 @@ class RateLimiter {
   struct Rule {
     GcraRule gcra;
     StoreFailurePolicy on_store_failure;
+    std::string name;  // for messages: operation "embed", default_rule
   };
   using Rules = std::map<std::string, Rule, std::less<>>;
 
@@ -63,6 +73,7 @@ class RateLimiter {
               BucketStore& store, BucketStore* fallback);
 
   static absl::StatusOr<Rule> MakeRule(const RateLimitRule& rule,
+                                       absl::string_view name,
                                        absl::string_view path);
   // The rule for `operation` (owned by the limiter), or NotFound.
   absl::StatusOr<const Rule*> ResolveRule(absl::string_view operation) const;

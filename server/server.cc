@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
+#include "common/grpc_time.h"
 #include "common/logging.h"
 #include "common/mutex.h"
 #include "common/status.h"
@@ -21,15 +21,12 @@
 #include "server/service/health_reporter_service.h"
 #include "server/service/rate_limiter_service.h"
 #include "server/service/retry_advisor_service.h"
+#include "server/redis/redis_executor.h"
 #include "server/store/memory_store.h"
-#include "server/store/redis_executor.h"
 #include "server/store/redis_store.h"
 
 namespace crossbridge {
 namespace {
-
-// The health service name of the Redis dependency.
-constexpr char kRedisHealthName[] = "redis";
 
 // Where state lives, as the config asks: everything in this process, or in
 // Redis with in-process fallbacks (used while Redis is unreachable).
@@ -76,6 +73,7 @@ class ServerImpl final : public Server {
   ServerImpl(std::shared_ptr<const Config> config, const Clock& clock,
              Stores stores, std::unique_ptr<RateLimiter> limiter)
       : config_(std::move(config)),
+        clock_(clock),
         stores_(std::move(stores)),
         probers_(MakeProbers(ProcessEnv())),
         health_(config_->runtime.health_checks, clock, *probers_,
@@ -87,11 +85,11 @@ class ServerImpl final : public Server {
         rate_limiter_service_(*limiter_),
         retry_advisor_service_(advisor_),
         health_reporter_service_(config_->runtime.health_checks, health_,
-                                 advisor_) {}
+                                 advisor_, [this] { return StoreHealth(); }) {}
 
   ~ServerImpl() override {
     if (server_) {
-      server_->Shutdown(absl::ToChronoTime(absl::Now()));
+      server_->Shutdown(GrpcTimeout(absl::ZeroDuration()));
       server_->Wait();
     }
     // Stop the threads that report to the health service while it exists.
@@ -103,6 +101,10 @@ class ServerImpl final : public Server {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
+    // gRPC turns SO_REUSEPORT on by default: a second server on the same
+    // port would then start and silently split the traffic (doubling every
+    // limit). Off, a taken port fails Start instead.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.AddListeningPort(config_->server.listen_address,
                              grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(&rate_limiter_service_);
@@ -144,11 +146,13 @@ class ServerImpl final : public Server {
     server_->GetHealthCheckService()->Shutdown();
     log->info("draining: health NOT_SERVING, still serving for {}",
               absl::FormatDuration(config_->server.drain_grace));
-    absl::SleepFor(config_->server.drain_grace);
+    {
+      MutexLock lock(&drain_mu_);
+      clock_.AwaitFor(lock, [] { return false; }, config_->server.drain_grace);
+    }
     log->info("closing the listener; in-flight calls have {} to finish",
               absl::FormatDuration(config_->server.shutdown_timeout));
-    server_->Shutdown(
-        absl::ToChronoTime(absl::Now() + config_->server.shutdown_timeout));
+    server_->Shutdown(GrpcTimeout(config_->server.shutdown_timeout));
     log->info("stopped");
   }
 
@@ -170,6 +174,26 @@ class ServerImpl final : public Server {
     });
   }
 
+  // The Redis store as GetHealth shows it (nullopt on the memory backend):
+  // UNKNOWN until the first connection attempt ends, then SERVING while a
+  // connection works, NOT_SERVING with the reason otherwise.
+  std::optional<DependencySnapshot> StoreHealth() const {
+    if (stores_.redis == nullptr) return std::nullopt;
+    const RedisExecutor& redis = *stores_.redis;
+    DependencySnapshot s;
+    s.name = kRedisHealthName;
+    s.check_type = CheckType::kPing;
+    s.target = redis.where();
+    if (redis.reachable()) {
+      s.state = DependencyState::kServing;
+    } else {
+      s.last_error = redis.last_error();
+      s.state = s.last_error.empty() ? DependencyState::kUnknown
+                                     : DependencyState::kNotServing;
+    }
+    return s;
+  }
+
   // "redis" is NOT_SERVING until the store connects and whenever it is
   // unreachable; "" follows it only when some operation fails closed.
   void StartRedis(grpc::HealthCheckServiceInterface& health) {
@@ -183,6 +207,7 @@ class ServerImpl final : public Server {
   }
 
   const std::shared_ptr<const Config> config_;
+  const Clock& clock_;
   Stores stores_;
   const std::unique_ptr<Probers> probers_;
   HealthRegistry health_;

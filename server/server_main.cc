@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/logging.h"
+#include "server/library_logs.h"
 #include "server/server.h"
 
 namespace crossbridge {
@@ -84,6 +85,26 @@ absl::StatusOr<Config> LoadConfig(const Flags& flags, const EnvLookup& env) {
   return LoadConfigFile(**path, env);
 }
 
+// Stop signals (SIGTERM, SIGINT) drain; SIGHUP, SIGUSR1 and SIGUSR2 are
+// logged and ignored.
+sigset_t HandledSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
+  return set;
+}
+
+const char* SignalName(int signal_number) {
+  switch (signal_number) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    default: return "a signal";
+  }
+}
+
 }  // namespace
 
 int RunServerMain(int argc, char** argv) {
@@ -110,13 +131,13 @@ int RunServerMain(int argc, char** argv) {
     return 0;
   }
 
-  // Block the stop signals before any thread starts, so only the waiter
-  // below receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A closed stdout or stderr (a log pipe whose reader died) must not kill
+  // the server: writes then fail with EPIPE, which spdlog ignores.
+  signal(SIGPIPE, SIG_IGN);
+  // Block the signals the server handles before any thread starts, so only
+  // the waiter below receives them (and none kills the process by default).
+  sigset_t handled = HandledSignals();
+  pthread_sigmask(SIG_BLOCK, &handled, nullptr);
 
   // abseil's mutex deadlock detection (on by default) builds a lock graph on
   // every lock gRPC takes per call; the server does not need it at run time.
@@ -128,12 +149,20 @@ int RunServerMain(int argc, char** argv) {
               << loaded.status().message() << "\n";
     return 1;
   }
-  if (!flags.listen.empty()) loaded->server.listen_address = flags.listen;
+  if (!flags.listen.empty()) {
+    if (absl::Status s = CheckListenAddress(flags.listen); !s.ok()) {
+      std::cerr << "crossbridge-server: --listen: " << s.message() << "\n\n"
+                << kUsage;
+      return 2;
+    }
+    loaded->server.listen_address = flags.listen;
+  }
   if (absl::Status s = InitLogging(loaded->logging); !s.ok()) {
     std::cerr << "crossbridge-server: invalid configuration: " << s.message()
               << "\n";
     return 1;
   }
+  RouteLibraryLogs();
   Logger("config")->info("configuration from {}", loaded->source);
 
   auto config = std::make_shared<const Config>(*std::move(loaded));
@@ -152,12 +181,20 @@ int RunServerMain(int argc, char** argv) {
   std::cout << "CROSSBRIDGE_LISTENING " << host << ":" << (*server)->port()
             << std::endl;
 
-  std::thread signal_waiter([&stop_signals, srv = server->get()] {
-    int signal_number = 0;
-    sigwait(&stop_signals, &signal_number);
-    Logger("server")->info("received {}, draining",
-                           signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
-    srv->Drain();
+  std::thread signal_waiter([&handled, srv = server->get()] {
+    for (;;) {
+      int signal_number = 0;
+      if (sigwait(&handled, &signal_number) != 0) continue;
+      if (signal_number == SIGTERM || signal_number == SIGINT) {
+        Logger("server")->info("received {}, draining", SignalName(signal_number));
+        srv->Drain();
+        return;
+      }
+      // No reload yet: a SIGHUP (or a stray SIGUSR1/2) must not kill the
+      // server, nor go unnoticed.
+      Logger("server")->warn("received {}; ignored (this server has no action "
+                             "for it)", SignalName(signal_number));
+    }
   });
   (*server)->Wait();
   signal_waiter.join();

@@ -8,8 +8,11 @@
 // (the real port when the configured port is 0). Logs go to stderr.
 //
 // SIGTERM / SIGINT start a graceful drain (Server::Drain); the process then
-// exits 0. Exit codes: 0 ok, 1 configuration invalid, 2 usage error,
-// 3 cannot start (e.g. the address cannot be bound).
+// exits 0. SIGHUP, SIGUSR1 and SIGUSR2 are logged and ignored; SIGPIPE is
+// ignored (a closed log pipe never kills the server). Exit codes: 0 ok,
+// 1 configuration invalid, 2 usage error (also a malformed --listen),
+// 3 cannot start (e.g. the address is taken: the port is never shared with
+// another process).
 #ifndef CROSSBRIDGE_SERVER_SERVER_MAIN_H_
 #define CROSSBRIDGE_SERVER_SERVER_MAIN_H_
 

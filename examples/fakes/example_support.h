@@ -39,7 +39,7 @@ class Example {
   const ExampleArgs& args() const { return args_; }
   Client& client() { return *client_; }
   // Options used for client(); examples that need their own Client (e.g.
-  // with an injected sleeper) start from these.
+  // with a simulated clock) start from these.
   ClientOptions client_options() const;
 
   // A rate-limit key unique to this run ("<prefix>:<pid>"), so repeated runs

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/health/probers_internal.h"
 
@@ -23,8 +24,7 @@ absl::Status GrpcProber::Probe(const HealthProviderConfig& provider,
   auto stub = grpc::health::v1::Health::NewStub(channel);
 
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       absl::ToChronoMilliseconds(timeout));
+  context.set_deadline(GrpcTimeout(timeout));
   grpc::health::v1::HealthCheckRequest request;
   grpc::health::v1::HealthCheckResponse response;
   grpc::Status status = stub->Check(&context, request, &response);

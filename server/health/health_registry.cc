@@ -5,9 +5,9 @@
 // or hanging dependency never delays another's probes; providers are few
 // (a handful in crossbridge.yml), so a thread each is cheaper in code and
 // reasoning than a scheduler plus a worker pool, at the same isolation. Each
-// thread waits on a std::condition_variable until its next due time (a
-// steady-clock deadline: the injected Clock has no way to wait, and wall-time
-// jumps must not stall probing), then asks the store for the probe claim
+// thread waits through the injected Clock until its next due time (a
+// monotonic deadline, so wall-time jumps never stall probing, and tests run
+// the loop on a FakeClock), then asks the store for the probe claim
 // (ClaimProbe), probes if granted (or if the store fails or does not answer
 // within the probe timeout), and records the outcome (RecordOutcome). A refused
 // claim means another replica probes this interval; the thread tries again
@@ -38,12 +38,9 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -51,7 +48,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/logging.h"
+#include "common/mutex.h"
+#include "common/quote.h"
 
 namespace crossbridge {
 namespace {
@@ -103,25 +103,26 @@ class Core : public std::enable_shared_from_this<Core> {
     }
   }
 
-  std::mutex mu;
-  std::condition_variable cv;  // stop, claim answers, delivery finished
+  // Waiters (stop, claim answers, delivery finished) wait on conditions
+  // over this state.
+  absl::Mutex mu;
 
-  // Guarded by mu. The key set is fixed at construction.
-  bool stop = false;
-  bool closed = false;  // no more listener calls
-  std::map<std::string, ProviderState, std::less<>> providers_;
+  // The key set of providers_ is fixed at construction.
+  bool stop ABSL_GUARDED_BY(mu) = false;
+  bool closed ABSL_GUARDED_BY(mu) = false;  // no more listener calls
+  std::map<std::string, ProviderState, std::less<>> providers_ ABSL_GUARDED_BY(mu);
 
-  // Listener delivery; guarded by mu.
-  HealthRegistry::Listener listener;
-  std::deque<std::pair<std::string, bool>> pending;
-  bool delivering = false;
+  // Listener delivery.
+  HealthRegistry::Listener listener ABSL_GUARDED_BY(mu);
+  std::deque<std::pair<std::string, bool>> pending ABSL_GUARDED_BY(mu);
+  bool delivering ABSL_GUARDED_BY(mu) = false;
 
   // Applies `count` (the store's answer) to `o.provider`, queues a listener
   // call on a serving change and delivers. Returns the provider's snapshot.
   DependencySnapshot Apply(const Outcome& o, const absl::StatusOr<int64_t>& count) {
     DependencySnapshot snapshot;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       ProviderState& p = providers_.find(o.provider)->second;
       if (count.ok()) {
         if (p.counting_locally) {
@@ -169,19 +170,26 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // Delivers queued listener calls, outside mu, unless another thread is.
   void Deliver() {
-    std::unique_lock<std::mutex> lock(mu);
-    if (delivering) return;  // that thread also delivers what we queued
-    delivering = true;
-    while (!pending.empty() && !closed) {
-      std::pair<std::string, bool> change = std::move(pending.front());
-      pending.pop_front();
-      HealthRegistry::Listener call = listener;
-      lock.unlock();
-      call(change.first, change.second);
-      lock.lock();
+    {
+      MutexLock lock(&mu);
+      if (delivering) return;  // that thread also delivers what we queued
+      delivering = true;
     }
-    delivering = false;
-    cv.notify_all();
+    for (;;) {
+      std::pair<std::string, bool> change;
+      HealthRegistry::Listener call;
+      {
+        MutexLock lock(&mu);
+        if (pending.empty() || closed) {
+          delivering = false;  // Stop() waits for this
+          return;
+        }
+        change = std::move(pending.front());
+        pending.pop_front();
+        call = listener;
+      }
+      call(change.first, change.second);
+    }
   }
 };
 
@@ -201,12 +209,13 @@ class HealthRegistry::Impl {
 
   void Stop() {
     {
-      std::unique_lock<std::mutex> lock(core_->mu);
+      MutexLock lock(&core_->mu);
       core_->stop = true;
       core_->closed = true;
       core_->pending.clear();
-      core_->cv.notify_all();
-      core_->cv.wait(lock, [&] { return !core_->delivering; });
+      lock.Await([this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return !core_->delivering;
+      });
     }
     for (std::thread& t : threads_) {
       if (t.joinable()) t.join();
@@ -216,7 +225,7 @@ class HealthRegistry::Impl {
   void Start(Listener listener) {
     std::vector<std::pair<std::string, HealthProviderConfig>> to_probe;
     {
-      std::lock_guard<std::mutex> lock(core_->mu);
+      MutexLock lock(&core_->mu);
       if (started_) {
         Logger("health")->warn("HealthRegistry::Start called twice; ignored");
         return;
@@ -241,7 +250,7 @@ class HealthRegistry::Impl {
   }
 
   std::vector<DependencySnapshot> Snapshot() const {
-    std::lock_guard<std::mutex> lock(core_->mu);
+    MutexLock lock(&core_->mu);
     std::vector<DependencySnapshot> out;
     out.reserve(core_->providers_.size());
     for (const auto& [name, p] : core_->providers_) {
@@ -251,14 +260,14 @@ class HealthRegistry::Impl {
   }
 
   absl::StatusOr<DependencySnapshot> Get(absl::string_view provider) const {
-    std::lock_guard<std::mutex> lock(core_->mu);
+    MutexLock lock(&core_->mu);
     auto it = core_->providers_.find(provider);
     if (it == core_->providers_.end()) return UnknownProvider(provider);
     return MakeSnapshot(it->first, it->second);
   }
 
   bool IsServing(absl::string_view provider) const {
-    std::lock_guard<std::mutex> lock(core_->mu);
+    MutexLock lock(&core_->mu);
     auto it = core_->providers_.find(provider);
     return it == core_->providers_.end() ||
            it->second.state != DependencyState::kNotServing;
@@ -271,7 +280,7 @@ class HealthRegistry::Impl {
     // back into the registry.
     std::optional<absl::StatusOr<DependencySnapshot>> answer;
     {
-      std::lock_guard<std::mutex> lock(core_->mu);
+      MutexLock lock(&core_->mu);
       auto it = core_->providers_.find(provider);
       if (it == core_->providers_.end()) {
         answer = UnknownProvider(provider);
@@ -299,7 +308,8 @@ class HealthRegistry::Impl {
 
  private:
   static absl::Status UnknownProvider(absl::string_view provider) {
-    return absl::NotFoundError(absl::StrCat("unknown provider \"", provider, "\""));
+    return absl::NotFoundError(
+        absl::StrCat("unknown provider ", QuoteForMessage(provider)));
   }
 
   // True if this replica should probe now: the store granted the claim, or
@@ -312,14 +322,16 @@ class HealthRegistry::Impl {
     auto answer = std::make_shared<Answer>();
     std::shared_ptr<Core> core = core_;
     store_.ClaimProbe(name, interval, [core, answer](absl::StatusOr<bool> claimed) {
-      std::lock_guard<std::mutex> lock(core->mu);
+      MutexLock lock(&core->mu);
       answer->value = std::move(claimed);
-      core->cv.notify_all();
     });
-    std::unique_lock<std::mutex> lock(core_->mu);
-    bool answered = core_->cv.wait_for(
-        lock, absl::ToChronoMilliseconds(wait),
-        [&] { return answer->value.has_value() || core_->stop; });
+    MutexLock lock(&core_->mu);
+    const bool answered = clock_.AwaitFor(
+        lock,
+        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return answer->value.has_value() || core_->stop;
+        },
+        wait);
     if (core_->stop) return false;
     if (!answered) {
       Logger("health")->warn("{}: no probe claim from the store within {}; probing",
@@ -334,6 +346,14 @@ class HealthRegistry::Impl {
     return **answer->value;
   }
 
+  // Waits until `deadline` (monotonic) or Stop; true when stopping.
+  bool WaitUntilDue(absl::Time deadline) {
+    MutexLock lock(&core_->mu);
+    return clock_.AwaitUntil(
+        lock, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return core_->stop; },
+        deadline);
+  }
+
   void ProbeLoop(const std::string& name, const HealthProviderConfig& config) {
     // A Redis or HTTP peer closing a probe connection must not kill the
     // process with SIGPIPE; the signal stays blocked on this thread only.
@@ -343,17 +363,13 @@ class HealthRegistry::Impl {
     pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
 
     const Prober& prober = probers_.For(config.check_type);
-    auto interval = std::max(std::chrono::milliseconds(1),
-                             absl::ToChronoMilliseconds(config.interval));
-    auto next = std::chrono::steady_clock::now();
+    const absl::Duration interval = std::max(absl::Milliseconds(1), config.interval);
+    absl::Time next = clock_.MonotonicNow();
     for (;;) {
-      {
-        std::unique_lock<std::mutex> lock(core_->mu);
-        if (core_->cv.wait_until(lock, next, [&] { return core_->stop; })) return;
-      }
+      if (WaitUntilDue(next)) return;
       if (Claim(name, config.interval, config.timeout)) ProbeOnce(name, config, prober);
       next += interval;
-      auto now = std::chrono::steady_clock::now();
+      const absl::Time now = clock_.MonotonicNow();
       if (next <= now) next = now + interval;  // overran: no catch-up burst
     }
   }
@@ -363,8 +379,9 @@ class HealthRegistry::Impl {
     Outcome o;
     o.provider = name;
     o.check_time = clock_.Now();
+    const absl::Time started = clock_.MonotonicNow();
     absl::Status status = prober.Probe(config, config.timeout);
-    o.latency = clock_.Now() - o.check_time;
+    o.latency = clock_.MonotonicNow() - started;
     o.success = status.ok();
     if (!o.success) {
       o.error = std::string(status.message());
@@ -380,7 +397,7 @@ class HealthRegistry::Impl {
   const Probers& probers_;
   OutcomeStore& store_;
   std::shared_ptr<Core> core_;
-  bool started_ = false;  // guarded by core_->mu
+  bool started_ = false;  // guarded by core_->mu (only Start touches it)
   std::vector<std::thread> threads_;  // written by Start, joined by Stop
 };
 

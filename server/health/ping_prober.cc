@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "server/health/probers_internal.h"
 
 namespace crossbridge {
@@ -42,7 +43,7 @@ bool IsTimeout(const redisContext& c) {
 
 absl::Status PingProber::Probe(const HealthProviderConfig& provider,
                                absl::Duration timeout) const {
-  auto start = std::chrono::steady_clock::now();
+  const absl::Time start = RealClock::Get().MonotonicNow();
   auto budget = absl::ToChronoMilliseconds(timeout);
   absl::StatusOr<HostPort> hp = ParseHostPort(provider.target);
   if (!hp.ok()) return hp.status();
@@ -60,8 +61,8 @@ absl::Status PingProber::Probe(const HealthProviderConfig& provider,
     }
     return absl::UnavailableError(absl::StrCat("connect ", where, ": ", c->errstr));
   }
-  auto left = budget - std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::steady_clock::now() - start);
+  auto left = budget - absl::ToChronoMilliseconds(
+                           RealClock::Get().MonotonicNow() - start);
   if (left.count() <= 0 || redisSetTimeout(c.get(), ToTimeval(left)) != REDIS_OK) {
     return absl::DeadlineExceededError(
         absl::StrCat("PING ", where, ": ", TimedOut(timeout)));

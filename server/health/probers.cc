@@ -24,33 +24,12 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view target) {
     size_t at = rest.rfind('@');
     if (at != absl::string_view::npos) rest = rest.substr(at + 1);
   }
-  HostPort out;
-  absl::string_view port_text;
-  if (absl::StartsWith(rest, "[")) {
-    size_t close = rest.find(']');
-    if (close == absl::string_view::npos || close + 1 >= rest.size() ||
-        rest[close + 1] != ':') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("target \"", target, "\": want [ipv6]:port"));
-    }
-    out.host = std::string(rest.substr(1, close - 1));
-    port_text = rest.substr(close + 2);
-  } else {
-    size_t colon = rest.rfind(':');
-    if (colon == absl::string_view::npos ||
-        rest.find(':') != colon) {  // a bare IPv6 literal needs brackets
-      return absl::InvalidArgumentError(
-          absl::StrCat("target \"", target, "\": want host:port"));
-    }
-    out.host = std::string(rest.substr(0, colon));
-    port_text = rest.substr(colon + 1);
+  absl::StatusOr<HostPort> hp = crossbridge::ParseHostPort(rest);
+  if (!hp.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target \"", RedactUrl(target), "\": ", hp.status().message()));
   }
-  if (out.host.empty() || !absl::SimpleAtoi(port_text, &out.port) ||
-      out.port <= 0 || out.port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("target \"", target, "\": want host:port"));
-  }
-  return out;
+  return hp;
 }
 
 std::string TimedOut(absl::Duration timeout) {

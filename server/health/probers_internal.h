@@ -11,15 +11,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/config.h"
+#include "common/host_port.h"
 #include "server/health/probers.h"
 
 namespace crossbridge {
 namespace health_internal {
 
-struct HostPort {
-  std::string host;  // without brackets for IPv6 literals
-  int port = 0;
-};
+using ::crossbridge::HostPort;
 
 // "host:port", "[::1]:port"; for ping also a redis://[user:pass@]host:port[/db]
 // URL (scheme, credentials and path are dropped). InvalidArgument otherwise.

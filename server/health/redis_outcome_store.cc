@@ -1,9 +1,11 @@
 #include "server/health/redis_outcome_store.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/redis/keyspace.h"
 
 namespace crossbridge {
 namespace {
@@ -25,32 +27,31 @@ if redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return 1 end
 return 0
 )lua";
 
-absl::StatusOr<int64_t> IntegerReply(absl::StatusOr<ReplyPtr> reply) {
+absl::StatusOr<int64_t> IntegerReply(absl::StatusOr<ReplyPtr> reply,
+                                     int64_t max) {
   if (!reply.ok()) return reply.status();
   const redisReply& r = **reply;
-  if (r.type == REDIS_REPLY_ERROR) {
-    return absl::UnavailableError(
-        absl::StrCat("redis: ", absl::string_view(r.str, r.len)));
-  }
-  if (r.type != REDIS_REPLY_INTEGER) {
-    return absl::UnavailableError("redis: unexpected reply to a health script");
+  if (r.type != REDIS_REPLY_INTEGER || r.integer < 0 || r.integer > max) {
+    return absl::DataLossError(absl::StrCat(
+        "redis: malformed reply to a health script (expected an integer in [0, ",
+        max, "])"));
   }
   return r.integer;
 }
 
 }  // namespace
 
-RedisOutcomeStore::RedisOutcomeStore(RedisExecutor& executor)
+RedisOutcomeStore::RedisOutcomeStore(ScriptExecutor& executor)
     : executor_(executor),
       record_(executor.Register(kRecordScript)),
       claim_(executor.Register(kClaimScript)) {}
 
 void RedisOutcomeStore::RecordOutcome(absl::string_view provider, bool success,
                                       CountCallback done) {
-  executor_.Eval(record_, absl::StrCat("cb:v1:{health:", provider, "}"),
-                 {success ? "s" : "f"},
+  executor_.Eval(record_, HealthCountKey(provider), {success ? "s" : "f"},
                  [done = std::move(done)](absl::StatusOr<ReplyPtr> reply) {
-                   done(IntegerReply(std::move(reply)));
+                   done(IntegerReply(std::move(reply),
+                                     std::numeric_limits<int64_t>::max()));
                  });
 }
 
@@ -58,10 +59,9 @@ void RedisOutcomeStore::ClaimProbe(absl::string_view provider,
                                    absl::Duration interval, ClaimCallback done) {
   // 90% of the interval, so the claimer's next tick finds the lease free.
   const int64_t lease_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(interval) * 9 / 10);
-  executor_.Eval(claim_, absl::StrCat("cb:v1:{probe:", provider, "}"),
-                 {absl::StrCat(lease_ms)},
+  executor_.Eval(claim_, ProbeLeaseKey(provider), {absl::StrCat(lease_ms)},
                  [done = std::move(done)](absl::StatusOr<ReplyPtr> reply) {
-                   absl::StatusOr<int64_t> n = IntegerReply(std::move(reply));
+                   absl::StatusOr<int64_t> n = IntegerReply(std::move(reply), 1);
                    if (!n.ok()) return done(n.status());
                    done(*n == 1);
                  });

@@ -1,19 +1,22 @@
-// Fleet-wide health counts in Redis: keys "cb:v1:{health:<provider>}" hold
-// the consecutive failures, "cb:v1:{probe:<provider>}" the probe lease. Both
-// expire on their own (a day; the lease after 90% of an interval). See
-// outcome_store.h for the contract; calls run on the shared RedisExecutor.
+// Fleet-wide health counts in Redis: HealthCountKey(provider) holds the
+// consecutive failures, ProbeLeaseKey(provider) the probe lease (both from
+// server/redis/keyspace.h). Both expire on their own (a day; the lease after
+// 90% of an interval). See outcome_store.h for the contract; calls run on
+// the shared ScriptExecutor. A count that is not an integer (or of another
+// type) makes INCR fail: the registry then counts locally, and the next
+// success overwrites it. A reply of the wrong shape is DATA_LOSS.
 #ifndef CROSSBRIDGE_SERVER_HEALTH_REDIS_OUTCOME_STORE_H_
 #define CROSSBRIDGE_SERVER_HEALTH_REDIS_OUTCOME_STORE_H_
 
 #include "server/health/outcome_store.h"
-#include "server/store/redis_executor.h"
+#include "server/redis/script_executor.h"
 
 namespace crossbridge {
 
 class RedisOutcomeStore final : public OutcomeStore {
  public:
-  // Registers its scripts: construct before executor.Start().
-  explicit RedisOutcomeStore(RedisExecutor& executor);
+  // Registers its scripts: construct before the executor starts.
+  explicit RedisOutcomeStore(ScriptExecutor& executor);
 
   void RecordOutcome(absl::string_view provider, bool success,
                      CountCallback done) override;
@@ -21,9 +24,9 @@ class RedisOutcomeStore final : public OutcomeStore {
                   ClaimCallback done) override;
 
  private:
-  RedisExecutor& executor_;
-  const RedisExecutor::Script record_;
-  const RedisExecutor::Script claim_;
+  ScriptExecutor& executor_;
+  const ScriptExecutor::Script record_;
+  const ScriptExecutor::Script claim_;
 };
 
 }  // namespace crossbridge

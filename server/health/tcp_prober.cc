@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "server/health/probers_internal.h"
 
 namespace crossbridge {
@@ -52,8 +53,7 @@ std::string AddrText(const sockaddr* addr, socklen_t len) {
 }
 
 // One address: OK, or the failure (DEADLINE_EXCEEDED when `deadline` passes).
-absl::Status ConnectOne(const addrinfo& ai,
-                        std::chrono::steady_clock::time_point deadline,
+absl::Status ConnectOne(const addrinfo& ai, absl::Time deadline,
                         absl::Duration timeout) {
   std::string where = AddrText(ai.ai_addr, ai.ai_addrlen);
   Fd fd(socket(ai.ai_family, ai.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -68,8 +68,8 @@ absl::Status ConnectOne(const addrinfo& ai,
         absl::StrCat("connect ", where, ": ", std::strerror(errno)));
   }
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    auto left = absl::ToChronoMilliseconds(
+        absl::Ceil(deadline - RealClock::Get().MonotonicNow(), absl::Milliseconds(1)));
     if (left.count() <= 0) {
       return absl::DeadlineExceededError(
           absl::StrCat("connect ", where, ": ", TimedOut(timeout)));
@@ -97,8 +97,8 @@ absl::Status ConnectOne(const addrinfo& ai,
 
 absl::Status TcpProber::Probe(const HealthProviderConfig& provider,
                               absl::Duration timeout) const {
-  auto deadline = std::chrono::steady_clock::now() +
-                  absl::ToChronoMilliseconds(timeout);
+  // Real sockets: the process clock (monotonic), not an injected one.
+  const absl::Time deadline = RealClock::Get().MonotonicNow() + timeout;
   absl::StatusOr<HostPort> hp = ParseHostPort(provider.target);
   if (!hp.ok()) return hp.status();
 

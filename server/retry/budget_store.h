@@ -5,8 +5,10 @@
 // never seen starts full.
 //
 // Thread safety: any thread. Completion: `done` exactly once, inline or on a
-// store worker thread; it must not block. Store failure: UNAVAILABLE or
-// DEADLINE_EXCEEDED (the caller then uses its in-process fallback).
+// store worker thread; it must not block. Store failure (the caller then
+// uses its in-process fallback): UNAVAILABLE (no connection, a Redis error,
+// a corrupt budget value, which the script resets to empty), DEADLINE_EXCEEDED,
+// or DATA_LOSS for a malformed reply.
 #ifndef CROSSBRIDGE_SERVER_RETRY_BUDGET_STORE_H_
 #define CROSSBRIDGE_SERVER_RETRY_BUDGET_STORE_H_
 
@@ -18,7 +20,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/retry.h"
-#include "server/store/redis_executor.h"
+#include "server/redis/redis_connection.h"
+#include "server/redis/script_executor.h"
 
 namespace crossbridge {
 
@@ -50,12 +53,12 @@ class MemoryBudgetStore final : public BudgetStore {
   absl::flat_hash_map<std::string, double> tokens_ ABSL_GUARDED_BY(mu_);
 };
 
-// Keys "cb:v1:{budget:<policy>}"; an idle budget expires after a day and
-// then starts full again.
+// One key per policy (RetryBudgetKey in server/redis/keyspace.h); an idle
+// budget expires after a day and then starts full again.
 class RedisBudgetStore final : public BudgetStore {
  public:
-  // Registers its script: construct before executor.Start().
-  explicit RedisBudgetStore(RedisExecutor& executor);
+  // Registers its script: construct before the executor starts.
+  explicit RedisBudgetStore(ScriptExecutor& executor);
 
   void Withdraw(absl::string_view policy, const RetryBudgetRule& rule,
                 Callback done) override;
@@ -66,9 +69,14 @@ class RedisBudgetStore final : public BudgetStore {
   void Update(absl::string_view policy, const RetryBudgetRule& rule,
               bool withdraw, Callback done);
 
-  RedisExecutor& executor_;
-  const RedisExecutor::Script script_;
+  ScriptExecutor& executor_;
+  const ScriptExecutor::Script script_;
 };
+
+// The budget script's reply under `rule`, or DATA_LOSS (exposed for tests
+// and the reply fuzzer).
+absl::StatusOr<BudgetUpdate> ParseBudgetReply(const redisReply& reply,
+                                              const RetryBudgetRule& rule);
 
 }  // namespace crossbridge
 

@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
+#include "common/names.h"
+#include "common/quote.h"
 #include "common/mutex.h"
 
 namespace crossbridge {
@@ -37,10 +39,14 @@ absl::StatusOr<const RetryPolicyConfig*> RetryAdvisor::Policy(
   if (name.empty()) name = "default";
   auto it = config_.policies.find(std::string(name));
   if (it != config_.policies.end()) return &it->second;
+  if (!IsValidPolicyName(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy: ", QuoteForMessage(name), " ", kPolicyNameRule));
+  }
   std::vector<std::string> known;
   for (const auto& [n, p] : config_.policies) known.push_back(n);
   return absl::NotFoundError(absl::StrCat("policy: unknown retry policy \"",
-                                          name.substr(0, 64), "\" (known: ",
+                                          name, "\" (known: ",
                                           absl::StrJoin(known, ", "), ")"));
 }
 

@@ -1,9 +1,13 @@
 #include "server/service/health_reporter_service.h"
 
+#include <algorithm>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/quote.h"
+#include "server/service/raw_message.h"
 
 namespace crossbridge {
 namespace {
@@ -37,49 +41,84 @@ void ToProto(const DependencySnapshot& s, v1::DependencyHealth* out) {
 }  // namespace
 
 grpc::ServerUnaryReactor* HealthReporterService::GetHealth(
-    grpc::CallbackServerContext* context, const v1::GetHealthRequest*,
-    v1::HealthReport* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  v1::GetHealthRequest proto;
+  if (grpc::Status parsed = ParseRawRequest(*request, proto); !parsed.ok()) {
+    reactor->Finish(parsed);
+    return reactor;
+  }
+  v1::HealthReport report;
   bool all_serving = true;
   for (const DependencySnapshot& s : registry_.Snapshot()) {
-    ToProto(s, response->add_dependencies());
+    ToProto(s, report.add_dependencies());
     all_serving = all_serving && s.state != DependencyState::kNotServing;
   }
-  response->set_status(all_serving ? v1::STATUS_SERVING : v1::STATUS_NOT_SERVING);
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
+  report.set_status(all_serving ? v1::STATUS_SERVING : v1::STATUS_NOT_SERVING);
+  if (store_health_) {
+    if (std::optional<DependencySnapshot> store = store_health_()) {
+      ToProto(*store, report.mutable_store());
+    }
+  }
+  reactor->Finish(SerializeRawResponse(report, *response));
   return reactor;
 }
 
+absl::Status CheckOutcomeCode(absl::string_view code) {
+  if (code.size() > kMaxQuotedBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "code: ", code.size(), " bytes, longer than the limit of ",
+        kMaxQuotedBytes, " (a status such as 503 or UNAVAILABLE)"));
+  }
+  if (FindUnprintable(code) != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "code: ", QuoteForMessage(code),
+        " holds a control character or is not valid UTF-8"));
+  }
+  return absl::OkStatus();
+}
+
 grpc::ServerUnaryReactor* HealthReporterService::ReportOutcome(
-    grpc::CallbackServerContext* context, const v1::ReportOutcomeRequest* request,
-    v1::ReportOutcomeResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (request->provider().empty()) {
+  v1::ReportOutcomeRequest proto;
+  if (grpc::Status parsed = ParseRawRequest(*request, proto); !parsed.ok()) {
+    reactor->Finish(parsed);
+    return reactor;
+  }
+  if (proto.provider().empty()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  "provider: must not be empty"));
     return reactor;
   }
-  const auto provider = config_.providers.find(request->provider());
-  if (provider != config_.providers.end() && request->success()) {
+  if (absl::Status s = CheckOutcomeCode(proto.code()); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  const auto provider = config_.providers.find(proto.provider());
+  if (provider != config_.providers.end() && proto.success()) {
     advisor_.RecordSuccess(provider->second.retry_policy);
   }
   std::string error;
-  if (!request->success()) {
-    error = request->code().empty() ? "reported failure"
-                                    : absl::StrCat("reported ", request->code().substr(0, 64));
+  if (!proto.success()) {
+    error = proto.code().empty() ? "reported failure"
+                                 : absl::StrCat("reported ", proto.code());
   }
   registry_.Report(
-      request->provider(), request->success(),
+      proto.provider(), proto.success(),
       absl::Milliseconds(static_cast<int64_t>(
-          std::min<uint64_t>(request->latency_ms(), uint64_t{1} << 40))),
+          std::min<uint64_t>(proto.latency_ms(), uint64_t{1} << 40))),
       error, [reactor, response](absl::StatusOr<DependencySnapshot> s) {
         if (!s.ok()) {
           reactor->Finish(ToGrpcStatus(absl::Status(
               s.status().code(), absl::StrCat("provider: ", s.status().message()))));
           return;
         }
-        ToProto(*s, response->mutable_dependency());
-        reactor->Finish(grpc::Status::OK);
+        v1::ReportOutcomeResponse out;
+        ToProto(*s, out.mutable_dependency());
+        reactor->Finish(SerializeRawResponse(out, *response));
       });
   return reactor;
 }

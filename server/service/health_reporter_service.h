@@ -1,9 +1,18 @@
 // gRPC adapter for crossbridge.v1.HealthReporter on the callback API.
-// GetHealth answers from the HealthRegistry's snapshot; ReportOutcome feeds a
+// GetHealth answers from the HealthRegistry's snapshot, plus the shared
+// store's own state (Redis: reachable, or why not); ReportOutcome feeds a
 // caller's outcome to the registry (fleet-wide failure count) and, on
 // success, deposits into the retry budget of the provider's retry_policy.
+// Both methods are registered raw (server/service/raw_message.h).
+// ReportOutcome errors: INVALID_ARGUMENT for an empty provider or a code
+// that is longer than 64 bytes or not printable UTF-8 (it is shown as
+// last_error, so no terminal escape may pass); NOT_FOUND for an unknown
+// provider.
 #ifndef CROSSBRIDGE_SERVER_SERVICE_HEALTH_REPORTER_SERVICE_H_
 #define CROSSBRIDGE_SERVER_SERVICE_HEALTH_REPORTER_SERVICE_H_
+
+#include <functional>
+#include <optional>
 
 #include "common/config.h"
 #include "crossbridge/v1/health_reporter.grpc.pb.h"
@@ -12,26 +21,39 @@
 
 namespace crossbridge {
 
-class HealthReporterService final : public v1::HealthReporter::CallbackService {
+class HealthReporterService final
+    : public v1::HealthReporter::WithRawCallbackMethod_GetHealth<
+          v1::HealthReporter::WithRawCallbackMethod_ReportOutcome<
+              v1::HealthReporter::Service>> {
  public:
-  // All must outlive the service.
+  // The shared store's state for GetHealth; nullopt: no shared store.
+  using StoreHealth = std::function<std::optional<DependencySnapshot>()>;
+
+  // All must outlive the service. `store_health` may be empty.
   HealthReporterService(const HealthChecksConfig& config,
-                        HealthRegistry& registry, RetryAdvisor& advisor)
-      : config_(config), registry_(registry), advisor_(advisor) {}
+                        HealthRegistry& registry, RetryAdvisor& advisor,
+                        StoreHealth store_health = nullptr)
+      : config_(config),
+        registry_(registry),
+        advisor_(advisor),
+        store_health_(std::move(store_health)) {}
 
   grpc::ServerUnaryReactor* GetHealth(grpc::CallbackServerContext* context,
-                                      const v1::GetHealthRequest* request,
-                                      v1::HealthReport* response) override;
-  grpc::ServerUnaryReactor* ReportOutcome(
-      grpc::CallbackServerContext* context,
-      const v1::ReportOutcomeRequest* request,
-      v1::ReportOutcomeResponse* response) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ReportOutcome(grpc::CallbackServerContext* context,
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
 
  private:
   const HealthChecksConfig& config_;
   HealthRegistry& registry_;
   RetryAdvisor& advisor_;
+  const StoreHealth store_health_;
 };
+
+// OK, or INVALID_ARGUMENT naming `code` (exposed for tests).
+absl::Status CheckOutcomeCode(absl::string_view code);
 
 }  // namespace crossbridge
 

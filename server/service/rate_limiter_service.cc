@@ -1,13 +1,11 @@
 #include "server/service/rate_limiter_service.h"
 
-#include <grpcpp/support/proto_buffer_reader.h>
-#include <grpcpp/support/proto_buffer_writer.h>
-
 #include <algorithm>
 #include <limits>
 #include <optional>
 
 #include "common/grpc_status.h"
+#include "server/service/raw_message.h"
 
 namespace crossbridge {
 namespace {
@@ -25,13 +23,8 @@ grpc::ServerUnaryReactor* RateLimiterService::AcquirePermit(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
 
   v1::AcquirePermitRequest req;
-  grpc::ByteBuffer copy(*request);  // the reader needs a mutable buffer
-  grpc::ProtoBufferReader reader(&copy);
-  if (!req.ParseFromZeroCopyStream(&reader)) {
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        "request: not a valid crossbridge.v1.AcquirePermitRequest (truncated, "
-        "malformed, or a string field is not UTF-8)"));
+  if (grpc::Status parsed = ParseRawRequest(*request, req); !parsed.ok()) {
+    reactor->Finish(parsed);
     return reactor;
   }
   std::optional<uint32_t> cost;
@@ -50,12 +43,7 @@ grpc::ServerUnaryReactor* RateLimiterService::AcquirePermit(
         resp.set_remaining(ClampToUint32(result->remaining));
         resp.set_retry_after_ms(static_cast<uint64_t>(result->retry_after_ms));
         resp.set_reset_after_ms(static_cast<uint64_t>(result->reset_after_ms));
-        bool own_buffer = false;
-        grpc::Status status =
-            grpc::GenericSerialize<grpc::ProtoBufferWriter,
-                                   v1::AcquirePermitResponse>(resp, response,
-                                                              &own_buffer);
-        reactor->Finish(status);
+        reactor->Finish(SerializeRawResponse(resp, *response));
       });
   return reactor;
 }

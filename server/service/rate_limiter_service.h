@@ -2,9 +2,7 @@
 // parses the request, calls RateLimiter::Acquire and finishes the reactor
 // from the completion callback; never blocks a gRPC thread.
 //
-// The method is registered "raw" (ByteBuffer in, ByteBuffer out) so that a
-// malformed or truncated request is answered INVALID_ARGUMENT naming the
-// request, instead of gRPC's generic INTERNAL deserialization error.
+// The method is registered raw (server/service/raw_message.h).
 #ifndef CROSSBRIDGE_SERVER_SERVICE_RATE_LIMITER_SERVICE_H_
 #define CROSSBRIDGE_SERVER_SERVICE_RATE_LIMITER_SERVICE_H_
 

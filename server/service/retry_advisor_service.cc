@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "server/service/raw_message.h"
 
 namespace crossbridge {
 namespace {
@@ -95,39 +96,50 @@ v1::RetryPolicy RetryPolicyToProto(absl::string_view name,
 }
 
 grpc::ServerUnaryReactor* RetryAdvisorService::DecideRetry(
-    grpc::CallbackServerContext* context, const v1::DecideRetryRequest* request,
-    v1::DecideRetryResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<RetryRequest> req = FromProto(*request);
+  v1::DecideRetryRequest proto;
+  if (grpc::Status parsed = ParseRawRequest(*request, proto); !parsed.ok()) {
+    reactor->Finish(parsed);
+    return reactor;
+  }
+  absl::StatusOr<RetryRequest> req = FromProto(proto);
   if (!req.ok()) {
     reactor->Finish(ToGrpcStatus(req.status()));
     return reactor;
   }
-  advisor_.Decide(request->policy(), *req, request->dependency(),
+  advisor_.Decide(proto.policy(), *req, proto.dependency(),
                   [reactor, response](absl::StatusOr<RetryDecision> d) {
                     if (!d.ok()) return reactor->Finish(ToGrpcStatus(d.status()));
-                    response->set_retry(d->retry);
-                    response->set_delay_ms(absl::ToInt64Milliseconds(d->delay));
-                    response->set_reason(ReasonToProto(d->reason));
-                    response->set_attempts_remaining(
+                    v1::DecideRetryResponse out;
+                    out.set_retry(d->retry);
+                    out.set_delay_ms(absl::ToInt64Milliseconds(d->delay));
+                    out.set_reason(ReasonToProto(d->reason));
+                    out.set_attempts_remaining(
                         static_cast<uint32_t>(d->attempts_remaining));
-                    reactor->Finish(grpc::Status::OK);
+                    reactor->Finish(SerializeRawResponse(out, *response));
                   });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* RetryAdvisorService::GetRetryPolicy(
-    grpc::CallbackServerContext* context,
-    const v1::GetRetryPolicyRequest* request, v1::RetryPolicy* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<const RetryPolicyConfig*> policy = advisor_.Policy(request->name());
+  v1::GetRetryPolicyRequest proto;
+  if (grpc::Status parsed = ParseRawRequest(*request, proto); !parsed.ok()) {
+    reactor->Finish(parsed);
+    return reactor;
+  }
+  absl::StatusOr<const RetryPolicyConfig*> policy = advisor_.Policy(proto.name());
   if (!policy.ok()) {
     reactor->Finish(ToGrpcStatus(policy.status()));
     return reactor;
   }
-  *response = RetryPolicyToProto(
-      request->name().empty() ? "default" : request->name(), **policy);
-  reactor->Finish(grpc::Status::OK);
+  reactor->Finish(SerializeRawResponse(
+      RetryPolicyToProto(proto.name().empty() ? "default" : proto.name(), **policy),
+      *response));
   return reactor;
 }
 

@@ -1,7 +1,9 @@
 // gRPC adapter for crossbridge.v1.RetryAdvisor on the callback API: checks
 // the request fields, calls RetryAdvisor and finishes the reactor from its
 // completion. Errors: INVALID_ARGUMENT naming the field (attempt, failure,
-// grpc_code, http_status), NOT_FOUND for an unknown policy or dependency.
+// grpc_code, http_status, policy, and the request itself when its bytes do
+// not parse), NOT_FOUND for an unknown policy or dependency. Both methods
+// are registered raw (server/service/raw_message.h).
 #ifndef CROSSBRIDGE_SERVER_SERVICE_RETRY_ADVISOR_SERVICE_H_
 #define CROSSBRIDGE_SERVER_SERVICE_RETRY_ADVISOR_SERVICE_H_
 
@@ -14,17 +16,20 @@ namespace crossbridge {
 v1::RetryPolicy RetryPolicyToProto(absl::string_view name,
                                    const RetryPolicyConfig& policy);
 
-class RetryAdvisorService final : public v1::RetryAdvisor::CallbackService {
+class RetryAdvisorService final
+    : public v1::RetryAdvisor::WithRawCallbackMethod_DecideRetry<
+          v1::RetryAdvisor::WithRawCallbackMethod_GetRetryPolicy<
+              v1::RetryAdvisor::Service>> {
  public:
   // `advisor` must outlive the service.
   explicit RetryAdvisorService(RetryAdvisor& advisor) : advisor_(advisor) {}
 
   grpc::ServerUnaryReactor* DecideRetry(grpc::CallbackServerContext* context,
-                                        const v1::DecideRetryRequest* request,
-                                        v1::DecideRetryResponse* response) override;
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetRetryPolicy(grpc::CallbackServerContext* context,
-                                           const v1::GetRetryPolicyRequest* request,
-                                           v1::RetryPolicy* response) override;
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
 
  private:
   RetryAdvisor& advisor_;

@@ -1,6 +1,8 @@
 #include "server/store/memory_store.h"
 
 #include <algorithm>
+#include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/hash/hash.h"
@@ -8,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
+#include "common/logging.h"
 #include "common/mutex.h"
 
 namespace crossbridge {
@@ -25,6 +28,7 @@ int64_t ShardCount(const MemoryStorageConfig& config) {
 MemoryStore::MemoryStore(const Clock& clock, const MemoryStorageConfig& config,
                          int64_t cleanup_threshold)
     : clock_(clock),
+      max_buckets_(std::max<int64_t>(1, config.max_buckets)),
       max_per_shard_(std::max<int64_t>(
           1, std::max<int64_t>(1, config.max_buckets) / ShardCount(config))),
       cleanup_per_shard_(
@@ -59,9 +63,10 @@ void MemoryStore::Acquire(absl::string_view bucket_key, const GcraRule& rule,
         "cost ", cost, " is outside [0, capacity ", rule.capacity, "]")));
     return;
   }
-  const int64_t now_us = absl::ToUnixMicros(clock_.Now());
+  const int64_t now_us = absl::ToUnixMicros(clock_.MonotonicNow());
   Shard& shard = ShardFor(bucket_key);
   GcraResult result;
+  bool refused = false;
   {
     MutexLock lock(&shard.mu);
     auto it = shard.tats.find(bucket_key);
@@ -70,11 +75,18 @@ void MemoryStore::Acquire(absl::string_view bucket_key, const GcraRule& rule,
     if (result.new_tat_us != tat_us) {
       if (it != shard.tats.end()) {
         it->second = result.new_tat_us;
-      } else {
-        MakeRoomLocked(shard, now_us);  // invalidates `it`
+      } else if (MakeRoomLocked(shard, now_us)) {  // invalidates `it`
         shard.tats.emplace(bucket_key, result.new_tat_us);
+      } else {
+        refused = true;
       }
     }
+  }
+  if (refused) {
+    NoteRefused();
+    return done(absl::UnavailableError(absl::StrCat(
+        "memory store full: storage.memory.max_buckets (", max_buckets_,
+        ") buckets still hold state; new keys are refused until some refill")));
   }
   done(std::move(result));
 }
@@ -88,72 +100,38 @@ int64_t MemoryStore::size() const {
   return total;
 }
 
-void MemoryStore::MakeRoomLocked(Shard& shard, int64_t now_us) {
-  int64_t size = static_cast<int64_t>(shard.tats.size());
-  bool swept = false;
-  if (size >= shard.sweep_at) {
+bool MemoryStore::MakeRoomLocked(Shard& shard, int64_t now_us) {
+  const int64_t size = static_cast<int64_t>(shard.tats.size());
+  if (size >= shard.sweep_at ||
+      (size >= max_per_shard_ && now_us >= shard.refills_at)) {
     SweepLocked(shard, now_us);
-    swept = true;
-    size = static_cast<int64_t>(shard.tats.size());
   }
-  if (size < max_per_shard_) return;
-  if (!swept) {
-    SweepLocked(shard, now_us);
-    size = static_cast<int64_t>(shard.tats.size());
-  }
-  // Leave 1/8 of the shard free so the next eviction is max_per_shard_ / 8
-  // inserts away (amortized O(1)), even if the sweep freed only a little.
-  const int64_t target = max_per_shard_ - std::max<int64_t>(1, max_per_shard_ / 8);
-  if (size > target) {
-    EvictClosestToFullLocked(shard, size - target);
-    shard.sweep_at = std::max(cleanup_per_shard_,
-                              2 * static_cast<int64_t>(shard.tats.size()));
-  }
+  return static_cast<int64_t>(shard.tats.size()) < max_per_shard_;
 }
 
 void MemoryStore::SweepLocked(Shard& shard, int64_t now_us) {
+  int64_t earliest = std::numeric_limits<int64_t>::max();
   for (auto it = shard.tats.begin(); it != shard.tats.end();) {
     if (it->second <= now_us) {
       shard.tats.erase(it++);
     } else {
+      earliest = std::min(earliest, it->second);
       ++it;
     }
   }
+  shard.refills_at = earliest;
   shard.sweep_at = std::max(cleanup_per_shard_,
                             2 * static_cast<int64_t>(shard.tats.size()));
 }
 
-void MemoryStore::EvictClosestToFullLocked(Shard& shard, int64_t count) {
-  if (count <= 0) return;
-  if (count >= static_cast<int64_t>(shard.tats.size())) {
-    shard.tats.clear();
-    return;
-  }
-  // Find the count-th smallest TAT, then erase everything below it and as
-  // many entries equal to it as are still needed. Copies TATs, not keys.
-  std::vector<int64_t> tats;
-  tats.reserve(shard.tats.size());
-  for (const auto& entry : shard.tats) tats.push_back(entry.second);
-  std::nth_element(tats.begin(), tats.begin() + (count - 1), tats.end());
-  const int64_t cutoff = tats[count - 1];
-  int64_t below = 0;
-  for (auto it = shard.tats.begin(); it != shard.tats.end();) {
-    if (it->second < cutoff) {
-      shard.tats.erase(it++);
-      ++below;
-    } else {
-      ++it;
-    }
-  }
-  int64_t equal_to_evict = count - below;  // >= 1 by choice of cutoff
-  for (auto it = shard.tats.begin();
-       it != shard.tats.end() && equal_to_evict > 0;) {
-    if (it->second == cutoff) {
-      shard.tats.erase(it++);
-      --equal_to_evict;
-    } else {
-      ++it;
-    }
+void MemoryStore::NoteRefused() {
+  const int64_t total =
+      refused_new_buckets_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (std::optional<uint64_t> suppressed = refused_log_.Admit("full")) {
+    Logger("ratelimit")->warn(
+        "memory store full: {} buckets hold state (storage.memory.max_buckets); "
+        "new keys get on_store_failure until some refill ({} refused so far)",
+        max_buckets_, total);
   }
 }
 

@@ -9,9 +9,12 @@
 //
 // Completion: `done` is called exactly once, inline on the calling thread,
 // after the shard lock is released (it may call back into the store). It
-// receives a GcraResult, or InvalidArgument if cost < 0, cost > capacity or
-// the rule did not come from GcraRule::Create. The store never fails
-// otherwise.
+// receives a GcraResult; InvalidArgument if cost < 0, cost > capacity or the
+// rule did not come from GcraRule::Create; or UNAVAILABLE for a new bucket
+// at the memory bound (below).
+//
+// Time: bucket arithmetic runs on the clock's monotonic time, so a wall
+// clock step never refills or locks a bucket.
 //
 // Eviction (exact): a bucket whose TAT <= now is full, which is exactly what
 // an absent bucket is, so erasing it changes no result. A shard sweeps out all
@@ -20,17 +23,22 @@
 // max(that, 2 * size after the sweep), so sweeping costs amortized O(1) per
 // insert.
 //
-// Memory bound (inexact): at most max_buckets live buckets in total (each
-// shard holds at most max_buckets / shards, at least 1; the shard count is
-// reduced to max_buckets if that is smaller). When a NEW bucket arrives at a
-// full shard, the shard first sweeps; if still at least 7/8 full it evicts
-// the buckets with the smallest TAT (the closest to full) until 1/8 of it is
-// free. An evicted bucket that was not yet full comes back full: under memory
-// pressure a key may get back the few permits it was short of. Buckets
-// already in the store are never refused an update.
+// Memory bound (exact, fail closed for new keys): at most max_buckets live
+// buckets in total (each shard holds at most max_buckets / shards, at least
+// 1; the shard count is reduced to max_buckets if that is smaller). A bucket
+// that is not full is never evicted: forgetting it would hand its permits
+// back, so a flood of fresh keys could reset (over-admit) any drained key.
+// When a NEW bucket arrives at a full shard, the shard sweeps full buckets;
+// if none can go, the new key is refused with UNAVAILABLE ("memory store
+// full") and counted in refused_new_buckets(), and the caller's
+// on_store_failure decides. Until the earliest bucket of that shard refills,
+// further new keys are refused at once, without another sweep, so a flood
+// costs O(1) per request. Existing buckets are always updated, and peeks
+// (cost 0) of unknown keys always answer (they store nothing).
 #ifndef CROSSBRIDGE_SERVER_STORE_MEMORY_STORE_H_
 #define CROSSBRIDGE_SERVER_STORE_MEMORY_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -43,6 +51,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/gcra.h"
+#include "common/log_throttle.h"
 #include "server/store/bucket_store.h"
 
 namespace crossbridge {
@@ -62,6 +71,10 @@ class MemoryStore final : public BucketStore {
 
   // Live buckets over all shards (a snapshot; shards are read one by one).
   int64_t size() const;
+  // New buckets refused at the memory bound so far.
+  int64_t refused_new_buckets() const {
+    return refused_new_buckets_.load(std::memory_order_relaxed);
+  }
 
  private:
   struct Shard {
@@ -70,23 +83,30 @@ class MemoryStore final : public BucketStore {
     absl::flat_hash_map<std::string, int64_t> tats ABSL_GUARDED_BY(mu);
     // Size at which the next insert sweeps out full buckets.
     int64_t sweep_at ABSL_GUARDED_BY(mu) = 0;
+    // At the bound: the earliest TAT in the shard after the last sweep (no
+    // sweep can free anything before then).
+    int64_t refills_at ABSL_GUARDED_BY(mu) = 0;
   };
 
   Shard& ShardFor(absl::string_view bucket_key);
   // Makes room for one new key in `shard` (sweep, then the memory bound).
-  void MakeRoomLocked(Shard& shard, int64_t now_us)
+  // False if the shard is at its bound with no full bucket to drop.
+  bool MakeRoomLocked(Shard& shard, int64_t now_us)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Erases every bucket with TAT <= now_us and resets the sweep threshold.
+  // Erases every bucket with TAT <= now_us, resets the sweep threshold and
+  // records the earliest remaining TAT.
   void SweepLocked(Shard& shard, int64_t now_us)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Erases the `count` buckets with the smallest TAT.
-  static void EvictClosestToFullLocked(Shard& shard, int64_t count)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Logs (throttled) and counts a refused new bucket.
+  void NoteRefused();
 
   const Clock& clock_;
+  const int64_t max_buckets_;        // >= 1
   const int64_t max_per_shard_;      // >= 1
   const int64_t cleanup_per_shard_;  // >= 1
   std::vector<std::unique_ptr<Shard>> shards_;  // size fixed at construction
+  std::atomic<int64_t> refused_new_buckets_{0};
+  LogThrottle refused_log_;
 };
 
 }  // namespace crossbridge

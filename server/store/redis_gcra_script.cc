@@ -11,14 +11,39 @@ local cost = tonumber(ARGV[3])
 local burst = t * capacity
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
+local function ceil_ms(us) return math.floor((us + 999) / 1000) end
+-- A stored TAT is a decimal integer of microseconds. Anything else (another
+-- type, text, 1e309, a TAT more than a day beyond any legitimate one) is
+-- corrupt: the bucket is reset to empty, never to full, and the call fails
+-- so that its operation's on_store_failure decides.
+local stored = redis.pcall('GET', KEYS[1])
+local tat = now
+local why = nil
+if type(stored) == 'table' then
+  why = stored.err or 'unreadable value'
+elseif stored then
+  if string.len(stored) > 17 or not string.match(stored, '^%d+$') then
+    why = 'value is not an integer TAT'
+  else
+    tat = tonumber(stored)
+    if tat > now + burst + 86400000000 then why = 'TAT too far in the future' end
+  end
+end
+if why then
+  redis.call('SET', KEYS[1], string.format('%.0f', now + burst),
+             'PX', string.format('%.0f', ceil_ms(burst)))
+  return redis.error_reply('CROSSBRIDGE corrupt bucket (' .. why ..
+                           '); reset to an empty bucket')
+end
+-- As in GcraAcquire: a TAT beyond now + burst (Redis's clock went back)
+-- counts as an empty bucket.
+if tat > now + burst then tat = now + burst end
 local base = math.max(tat, now)
 local debt = base - now
 local function remaining_for(d)
   if d >= burst then return 0 end
   return math.floor((burst - d) / t)
 end
-local function ceil_ms(us) return math.floor((us + 999) / 1000) end
 local allowed, remaining, retry_after, new_tat = 0, 0, 0, tat
 if cost == 0 then
   if debt + t <= burst then allowed = 1 else retry_after = ceil_ms(debt + t - burst) end

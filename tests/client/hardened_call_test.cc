@@ -1,5 +1,5 @@
-// Hardened calls without a server: the HTTP-in-Status helpers, Retry() with
-// an injected sleeper and seed (the policy fetch fails, so the built-in
+// Hardened calls without a server: the HTTP-in-Status helpers, Retry() on a
+// simulated clock with a seed (the policy fetch fails, so the built-in
 // policies apply), and Call()'s fail-open (local limiter) and fail-closed
 // behaviour against a port where nothing listens.
 #include "client/hardened_call.h"
@@ -20,14 +20,14 @@
 #include "client/client.h"
 #include "client/hardened.h"
 #include "common/mutex.h"
-#include "tests/testing/recording_sleeper.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
 
 namespace crossbridge {
 namespace {
 
 using ::crossbridge::testing::IsOk;
-using ::crossbridge::testing::RecordingSleeper;
+using ::crossbridge::testing::FakeClock;
 using ::crossbridge::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -44,10 +44,12 @@ std::unique_ptr<Client> MakeClient(ClientOptions options) {
   return client.ok() ? std::move(*client) : nullptr;
 }
 
-std::unique_ptr<Client> MakeClient(RecordingSleeper& sleeper,
-                                   uint64_t seed = 42) {
+// A clock whose waits take no real time and are recorded.
+FakeClock::Options Recording() { return {.advance_on_wait = true}; }
+
+std::unique_ptr<Client> MakeClient(FakeClock& clock, uint64_t seed = 42) {
   ClientOptions options;
-  options.sleeper = sleeper.AsFunction();
+  options.clock = &clock;
   options.rng_seed = seed;
   return MakeClient(std::move(options));
 }
@@ -120,8 +122,8 @@ TEST(ClientOptionsTest, CreateRejectsBadHardenedOptions) {
 // ---- Retry (no rate limiter; built-in policies since the fetch fails) -------
 
 TEST(RetryTest, TwoFailuresThenSuccessTakesThreeAttemptsWithinBounds) {
-  RecordingSleeper sleeper;
-  std::unique_ptr<Client> client = MakeClient(sleeper);
+  FakeClock clock(Recording());
+  std::unique_ptr<Client> client = MakeClient(clock);
   std::vector<int> attempts;
   CallReport report;
   absl::StatusOr<std::string> result = client->Retry<std::string>(
@@ -137,7 +139,7 @@ TEST(RetryTest, TwoFailuresThenSuccessTakesThreeAttemptsWithinBounds) {
   EXPECT_THAT(attempts, ElementsAre(1, 2, 3));
   EXPECT_EQ(report.attempts, 3);
   ASSERT_EQ(report.delays.size(), 2u);
-  EXPECT_EQ(report.delays, sleeper.sleeps());
+  EXPECT_EQ(report.delays, clock.waits());
   // The built-in "default" policy: base 500 ms, x2, full jitter.
   EXPECT_GE(report.delays[0], absl::ZeroDuration());
   EXPECT_LE(report.delays[0], absl::Milliseconds(500));
@@ -151,8 +153,8 @@ TEST(RetryTest, TwoFailuresThenSuccessTakesThreeAttemptsWithinBounds) {
 TEST(RetryTest, SameSeedGivesSameDelays) {
   std::vector<std::vector<absl::Duration>> runs;
   for (int run = 0; run < 2; ++run) {
-    RecordingSleeper sleeper;
-    std::unique_ptr<Client> client = MakeClient(sleeper, /*seed=*/7);
+    FakeClock clock(Recording());
+    std::unique_ptr<Client> client = MakeClient(clock, /*seed=*/7);
     CallOptions options;
     options.retry_policy = "expensive";  // 5 attempts
     absl::StatusOr<int> r = client->Retry<int>(
@@ -161,15 +163,15 @@ TEST(RetryTest, SameSeedGivesSameDelays) {
         },
         options);
     EXPECT_THAT(r, StatusIs(absl::StatusCode::kUnavailable));
-    runs.push_back(sleeper.sleeps());
+    runs.push_back(clock.waits());
   }
   EXPECT_EQ(runs[0].size(), 4u);
   EXPECT_EQ(runs[0], runs[1]);
 }
 
 TEST(RetryTest, ExhaustedReturnsLastFailureWithSuffixAndPayloads) {
-  RecordingSleeper sleeper;
-  std::unique_ptr<Client> client = MakeClient(sleeper);
+  FakeClock clock(Recording());
+  std::unique_ptr<Client> client = MakeClient(clock);
   int calls = 0;
   absl::StatusOr<int> r = client->Retry<int>(
       [&](const AttemptInfo&) -> absl::StatusOr<int> {
@@ -184,8 +186,8 @@ TEST(RetryTest, ExhaustedReturnsLastFailureWithSuffixAndPayloads) {
 }
 
 TEST(RetryTest, NotRetryableStopsAfterOneAttempt) {
-  RecordingSleeper sleeper;
-  std::unique_ptr<Client> client = MakeClient(sleeper);
+  FakeClock clock(Recording());
+  std::unique_ptr<Client> client = MakeClient(clock);
   int calls = 0;
   absl::StatusOr<int> r = client->Retry<int>(
       [&](const AttemptInfo&) -> absl::StatusOr<int> {
@@ -210,12 +212,12 @@ TEST(RetryTest, NotRetryableStopsAfterOneAttempt) {
   });
   EXPECT_THAT(r, IsOk());
   EXPECT_EQ(calls, 2);
-  EXPECT_TRUE(sleeper.sleeps().size() == 1);
+  EXPECT_TRUE(clock.waits().size() == 1);
 }
 
 TEST(RetryTest, RetryAfterIsAFloorAndTooLongForTheDeadlineStops) {
-  RecordingSleeper sleeper;
-  std::unique_ptr<Client> client = MakeClient(sleeper);
+  FakeClock clock(Recording());
+  std::unique_ptr<Client> client = MakeClient(clock);
   CallReport report;
   int calls = 0;
   absl::StatusOr<int> r = client->Retry<int>(
@@ -240,8 +242,8 @@ TEST(RetryTest, RetryAfterIsAFloorAndTooLongForTheDeadlineStops) {
 }
 
 TEST(RetryTest, NonPositiveDeadlineFailsWithoutCalling) {
-  RecordingSleeper sleeper;
-  std::unique_ptr<Client> client = MakeClient(sleeper);
+  FakeClock clock(Recording());
+  std::unique_ptr<Client> client = MakeClient(clock);
   CallOptions options;
   options.deadline = absl::ZeroDuration();
   bool called = false;
@@ -258,9 +260,9 @@ TEST(RetryTest, NonPositiveDeadlineFailsWithoutCalling) {
 // ---- Call against an unreachable server ---------------------------------------
 
 TEST(CallUnreachableTest, FailOpenUsesTheLocalLimiter) {
-  RecordingSleeper sleeper;
+  FakeClock clock(Recording());
   ClientOptions client_options;
-  client_options.sleeper = sleeper.AsFunction();
+  client_options.clock = &clock;
   client_options.local_fallback = {3, absl::Seconds(60)};
   std::unique_ptr<Client> client = MakeClient(std::move(client_options));
   CallOptions options;
@@ -298,12 +300,11 @@ TEST(CallUnreachableTest, FailOpenUsesTheLocalLimiter) {
 }
 
 TEST(CallUnreachableTest, FailOpenWaitsForALocalPermitWhenItFits) {
+  // On simulated time the wait is exact: the one local permit refills in
+  // 200 ms, and that is the one wait.
+  FakeClock clock(Recording());
   ClientOptions client_options;
-  std::vector<absl::Duration> sleeps;
-  client_options.sleeper = [&](absl::Duration d) {
-    sleeps.push_back(d);
-    absl::SleepFor(d);
-  };
+  client_options.clock = &clock;
   client_options.local_fallback = {1, absl::Milliseconds(200)};
   std::unique_ptr<Client> client = MakeClient(std::move(client_options));
   const auto fn = [](const AttemptInfo&) -> absl::StatusOr<int> { return 1; };
@@ -311,14 +312,13 @@ TEST(CallUnreachableTest, FailOpenWaitsForALocalPermitWhenItFits) {
   CallReport report;
   ASSERT_THAT(client->Call<int>("op", "k", fn, {}, &report), IsOk());
   EXPECT_TRUE(report.used_local_limiter);
-  EXPECT_GT(report.permit_wait, absl::ZeroDuration());
-  EXPECT_LE(report.permit_wait, absl::Milliseconds(400));
-  EXPECT_FALSE(sleeps.empty());
+  EXPECT_EQ(report.permit_wait, absl::Milliseconds(200));
+  EXPECT_THAT(clock.waits(), ElementsAre(absl::Milliseconds(200)));
 }
 
 TEST(CallUnreachableTest, FailClosedReturnsUnavailableWithoutCalling) {
-  RecordingSleeper sleeper;
-  std::unique_ptr<Client> client = MakeClient(sleeper);
+  FakeClock clock(Recording());
+  std::unique_ptr<Client> client = MakeClient(clock);
   CallOptions options;
   options.fail_open = false;
   bool called = false;
@@ -337,8 +337,8 @@ TEST(CallUnreachableTest, FailClosedReturnsUnavailableWithoutCalling) {
 TEST(CallUnreachableTest, RetriesWithDependencyWhenHealthIsUnknown) {
   // Reports and health checks fail (unreachable): no evidence the
   // dependency is down, so retries go ahead.
-  RecordingSleeper sleeper;
-  std::unique_ptr<Client> client = MakeClient(sleeper);
+  FakeClock clock(Recording());
+  std::unique_ptr<Client> client = MakeClient(clock);
   CallOptions options;
   options.dependency = "ai_provider";
   options.retry_policy = "expensive";
@@ -363,8 +363,8 @@ TEST(CallUnreachableTest, RetriesWithDependencyWhenHealthIsUnknown) {
 // ---- CallAsync ------------------------------------------------------------------
 
 TEST(CallAsyncTest, RunsOffTheCallersThreadAndCallsDoneOnce) {
-  RecordingSleeper sleeper;
-  std::unique_ptr<Client> client = MakeClient(sleeper);
+  FakeClock clock(Recording());
+  std::unique_ptr<Client> client = MakeClient(clock);
   const std::thread::id caller = std::this_thread::get_id();
   std::promise<std::pair<absl::StatusOr<int>, std::thread::id>> done;
   std::atomic<bool> fn_on_caller{false};
@@ -434,8 +434,8 @@ class FlakyDatabase : public DatabaseConnection {
 };
 
 TEST(HardenedTest, DatabaseRetriesUnderTheQuickPolicy) {
-  RecordingSleeper sleeper;
-  std::unique_ptr<Client> client = MakeClient(sleeper);
+  FakeClock clock(Recording());
+  std::unique_ptr<Client> client = MakeClient(clock);
   FlakyDatabase db(/*failures=*/1);
   std::unique_ptr<HardenedDatabaseConnection> hardened =
       HardenDatabaseConnection(*client, db);
@@ -445,8 +445,8 @@ TEST(HardenedTest, DatabaseRetriesUnderTheQuickPolicy) {
   EXPECT_EQ((*rows)[0][0], "SELECT 1");
   EXPECT_EQ(hardened->last_report().attempts, 2);
   // "quick": 2 attempts, base 100 ms.
-  ASSERT_EQ(sleeper.sleeps().size(), 1u);
-  EXPECT_LE(sleeper.sleeps()[0], absl::Milliseconds(100));
+  ASSERT_EQ(clock.waits().size(), 1u);
+  EXPECT_LE(clock.waits()[0], absl::Milliseconds(100));
 
   FlakyDatabase down(/*failures=*/100);
   std::unique_ptr<HardenedDatabaseConnection> hardened_down =
@@ -485,8 +485,8 @@ class FakeAi : public AiProvider, public EmbeddingProvider {
 };
 
 TEST(HardenedTest, AiAndEmbeddingDecoratorsCallThrough) {
-  RecordingSleeper sleeper;
-  std::unique_ptr<Client> client = MakeClient(sleeper);
+  FakeClock clock(Recording());
+  std::unique_ptr<Client> client = MakeClient(clock);
   FakeAi fake;
   std::unique_ptr<HardenedAiProvider> ai =
       HardenAiProvider(*client, fake, "user:1");

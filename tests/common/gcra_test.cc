@@ -396,18 +396,27 @@ TEST(GcraTest, ClockMovingBackwardsGivesNoExtraPermits) {
   EXPECT_EQ(r.new_tat_us, tat);
   EXPECT_EQ(b.Drain(kNow - 2 * kSecond), 3);
 
-  // Far in the past: TAT ahead by more than the burst -> nothing, no
-  // negative remaining, a retry that reflects the real wait.
-  r = b.Acquire(kNow - 100 * kSecond, 1);
+  // Far in the past: the TAT is ahead by more than the burst, which no
+  // bucket can be. It counts as an empty bucket (now + burst): nothing
+  // extra, no negative remaining, and a wait of one permit, not of the
+  // clock's jump (a clock step must not lock a key out for its size).
+  const int64_t then = kNow - 100 * kSecond;
+  r = b.Acquire(then, 1);
   EXPECT_FALSE(r.allowed);
   EXPECT_EQ(r.remaining, 0);
-  EXPECT_EQ(r.retry_after_ms, 99'000);  // TAT is now kNow + 8 s
-  r = b.Acquire(kNow - 100 * kSecond, 0);
+  EXPECT_EQ(r.retry_after_ms, 1'000);
+  r = b.Acquire(then, 0);
   EXPECT_FALSE(r.allowed);
   EXPECT_EQ(r.remaining, 0);
-  EXPECT_EQ(r.retry_after_ms, 99'000);
-  EXPECT_EQ(r.reset_after_ms, 108'000);
-  EXPECT_EQ(r.new_tat_us, kNow + 8 * kSecond);
+  EXPECT_EQ(r.retry_after_ms, 1'000);
+  EXPECT_EQ(r.reset_after_ms, 10'000);
+  EXPECT_EQ(r.new_tat_us, then + 10 * kSecond);
+  // A corrupt, absurd TAT is bounded the same way.
+  Bucket corrupt{MakeRule(10, absl::Seconds(10)), int64_t{1} << 62};
+  r = corrupt.Acquire(kNow, 1);
+  EXPECT_FALSE(r.allowed);
+  EXPECT_EQ(r.retry_after_ms, 1'000);
+  EXPECT_EQ(r.reset_after_ms, 10'000);
 }
 
 TEST(GcraTest, StaleTatBehavesAsFullBucket) {

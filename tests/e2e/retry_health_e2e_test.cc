@@ -141,7 +141,7 @@ runtime:
   EXPECT_FALSE(r.retry());
   EXPECT_EQ(r.reason(), v1::BUDGET_EXHAUSTED);
   EXPECT_EQ(ra.Decide("flaky", 1).reason(), v1::BUDGET_EXHAUSTED);
-  EXPECT_EQ(*(*redis)->Command({"EXISTS", "cb:v1:{budget:flaky}"}), "1");
+  EXPECT_EQ(*(*redis)->Command({"EXISTS", "cb:v2:budget:{flaky}"}), "1");
 
   // Successes (reported for the provider whose policy it is) refill it:
   // tokens 4 -> 7 after three deposits, so one retry is allowed again (6).

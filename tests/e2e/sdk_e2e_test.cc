@@ -29,7 +29,7 @@
 #include "client/hardened_call.h"
 #include "common/mutex.h"
 #include "tests/testing/status_matchers.h"
-#include "tests/testing/recording_sleeper.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/tcp_listener.h"
 
@@ -39,7 +39,7 @@ namespace {
 using ::crossbridge::testing::CliBinary;
 using ::crossbridge::testing::CommandResult;
 using ::crossbridge::testing::IsOk;
-using ::crossbridge::testing::RecordingSleeper;
+using ::crossbridge::testing::FakeClock;
 using ::crossbridge::testing::RunCommand;
 using ::crossbridge::testing::ServerProcess;
 using ::crossbridge::testing::StatusIs;
@@ -84,7 +84,7 @@ class SdkE2eTest : public ::testing::Test {
     ClientOptions options;
     options.target = server_->address();
     options.default_deadline = absl::Seconds(5);
-    options.sleeper = sleeper_.AsFunction();
+    options.clock = &clock_;
     options.rng_seed = 1234;
     absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
     ASSERT_THAT(client, IsOk());
@@ -128,7 +128,7 @@ class SdkE2eTest : public ::testing::Test {
   }
 
   TcpListener socket_;
-  RecordingSleeper sleeper_;
+  FakeClock clock_{FakeClock::Options{.advance_on_wait = true}};
   std::optional<ServerProcess> server_;
   std::unique_ptr<Client> client_;
 };
@@ -165,7 +165,7 @@ TEST_F(SdkE2eTest, CallRetriesAFlakyProviderAndItsOutcomesReachGetHealth) {
   ASSERT_EQ(report.failures.size(), 2u);
   // The "default" policy, full jitter: [0, 500ms] then [0, 1000ms].
   ASSERT_EQ(report.delays.size(), 2u);
-  EXPECT_EQ(report.delays, sleeper_.sleeps());
+  EXPECT_EQ(report.delays, clock_.waits());
   EXPECT_GE(report.delays[0], absl::ZeroDuration());
   EXPECT_LE(report.delays[0], absl::Milliseconds(500));
   EXPECT_GE(report.delays[1], absl::ZeroDuration());

@@ -1,8 +1,8 @@
 // HealthRegistry with scripted probers, MemoryOutcomeStore on a FakeClock.
-// The registry's threads wait in real time (interval 20 ms) but each probe
-// needs a claim from the store, granted once per `interval` of FAKE time:
-// every clock.Advance(kInterval) allows exactly one more probe, so the tests
-// step through probes one by one and poll (with a deadline) for the result.
+// The registry's threads wait on the FAKE clock, and each probe also needs
+// a claim from the store, granted once per `interval` of fake time: every
+// clock.Advance(kInterval) allows exactly one more probe, so the tests step
+// through probes one by one and poll (with a deadline) for the result.
 #include "server/health/health_registry.h"
 
 #include <gmock/gmock.h>
@@ -347,7 +347,10 @@ TEST_F(HealthRegistryTest, StoreFailureStillProbes) {
   HealthRegistry registry(Config({{"a", ProviderConfig("a")}}), clock_, probers_, store);
   registry.Start(transitions_.listener());
   // No claim can be granted; the registry probes every interval regardless.
-  ASSERT_TRUE(WaitFor([&] { return !registry.IsServing("a"); }));
+  ASSERT_TRUE(WaitFor([&] {
+    clock_.Advance(kInterval);
+    return !registry.IsServing("a");
+  }));
   EXPECT_GE(Get(registry, "a").consecutive_failures, 3);
   EXPECT_GE(probers_.Calls("a"), 3);
 }

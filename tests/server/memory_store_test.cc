@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "server/redis/keyspace.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
 
@@ -255,11 +256,20 @@ TEST(MemoryStoreTest, MaxBucketsBoundHoldsUnderTenTimesMoreKeys) {
   constexpr int64_t kMaxBuckets = 200;
   MemoryStore store(clock, StorageConfig(4, kMaxBuckets), 1000);
   const GcraRule rule = MakeRule(100, absl::Hours(1));  // nothing gets full
+  int64_t refused = 0;
   for (int i = 0; i < 10 * kMaxBuckets; ++i) {
-    ASSERT_TRUE(Allowed(store, absl::StrCat("key", i), rule));
+    absl::StatusOr<GcraResult> r = AcquireSync(store, absl::StrCat("key", i), rule, 1);
+    if (!r.ok()) {
+      EXPECT_THAT(r, StatusIs(absl::StatusCode::kUnavailable,
+                              HasSubstr("memory store full")));
+      ++refused;
+    }
     ASSERT_LE(store.size(), kMaxBuckets) << i;
   }
-  EXPECT_GE(store.size(), kMaxBuckets * 3 / 4);
+  // Every shard filled to its share (200 / 4) and then refused the rest.
+  EXPECT_EQ(store.size(), kMaxBuckets);
+  EXPECT_EQ(refused, 9 * kMaxBuckets);
+  EXPECT_EQ(store.refused_new_buckets(), 9 * kMaxBuckets);
 }
 
 TEST(MemoryStoreTest, BoundHoldsWithMoreShardsThanBuckets) {
@@ -267,32 +277,59 @@ TEST(MemoryStoreTest, BoundHoldsWithMoreShardsThanBuckets) {
   MemoryStore store(clock, StorageConfig(16, 3), 1000);
   const GcraRule rule = MakeRule(100, absl::Hours(1));
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(Allowed(store, absl::StrCat("key", i), rule));
+    (void)AcquireSync(store, absl::StrCat("key", i), rule, 1);
     ASSERT_LE(store.size(), 3);
   }
+  EXPECT_EQ(store.size(), 3);
 }
 
-TEST(MemoryStoreTest, BoundEvictsBucketsClosestToFull) {
+// The hostile case: a flood of fresh, fully drained keys past max_buckets
+// must not make the store forget a drained key (which would then be allowed
+// again, remaining 9 of 10). New keys are refused instead.
+TEST(MemoryStoreTest, FloodOfNewKeysNeverResetsADrainedBucket) {
   FakeClock clock;
   MemoryStore store(clock, StorageConfig(1, 8), 1000);
   const GcraRule rule = MakeRule(10, absl::Hours(1));
-  // key i has taken i + 1 permits: key0 is the closest to full.
-  for (int i = 0; i < 8; ++i) {
-    ASSERT_TRUE(Allowed(store, absl::StrCat("key", i), rule, i + 1));
+  ASSERT_EQ(Drain(store, "victim", rule), 10);
+  for (int i = 0; i < 100; ++i) {
+    (void)AcquireSync(store, absl::StrCat("flood", i), rule, 10);
   }
   EXPECT_EQ(store.size(), 8);
-  ASSERT_TRUE(Allowed(store, "new", rule));  // evicts 8 / 8 = 1 bucket
-  EXPECT_EQ(store.size(), 8);
-  absl::StatusOr<GcraResult> r = AcquireSync(store, "key7", rule, 0);
+  EXPECT_EQ(store.refused_new_buckets(), 100 - 7);
+  absl::StatusOr<GcraResult> r = AcquireSync(store, "victim", rule, 1);
   ASSERT_THAT(r, IsOk());
-  EXPECT_EQ(r->remaining, 2);  // kept
-  r = AcquireSync(store, "key1", rule, 0);
+  EXPECT_FALSE(r->allowed);
+  EXPECT_EQ(r->remaining, 0);
+  // Existing buckets still update, and a peek of an unknown key answers.
+  r = AcquireSync(store, "flood0", rule, 0);
   ASSERT_THAT(r, IsOk());
-  EXPECT_EQ(r->remaining, 8);  // kept
-  // key0 was evicted and came back full: the documented permit give-back.
-  r = AcquireSync(store, "key0", rule, 0);
+  EXPECT_EQ(r->remaining, 0);
+  r = AcquireSync(store, "unknown", rule, 0);
   ASSERT_THAT(r, IsOk());
   EXPECT_EQ(r->remaining, 10);
+  // Once a bucket refills, a new key gets its place.
+  clock.Advance(absl::Hours(1));
+  EXPECT_TRUE(Allowed(store, "newcomer", rule));
+  EXPECT_LE(store.size(), 8);
+}
+
+TEST(MemoryStoreTest, RefusalsAtTheBoundDoNotSweepUntilSomethingRefills) {
+  FakeClock clock;
+  MemoryStore store(clock, StorageConfig(1, 4), 1000);
+  const GcraRule rule = MakeRule(10, absl::Seconds(10));  // T = 1 s
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(Allowed(store, absl::StrCat("key", i), rule, i + 1));
+  }
+  // key0 refills first, after 1 s; until then every new key is refused.
+  clock.Advance(absl::Milliseconds(999));
+  EXPECT_THAT(AcquireSync(store, "new", rule, 1),
+              StatusIs(absl::StatusCode::kUnavailable));
+  clock.Advance(absl::Milliseconds(1));
+  EXPECT_TRUE(Allowed(store, "new", rule));
+  EXPECT_EQ(store.size(), 4);  // key0 swept (full), new in its place
+  absl::StatusOr<GcraResult> r = AcquireSync(store, "key3", rule, 0);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->remaining, 7);  // 4 taken, 1 s refilled
 }
 
 TEST(MemoryStoreTest, BoundPrefersSweepingFullBuckets) {
@@ -341,8 +378,9 @@ TEST(MemoryStoreTest, ConcurrentAcquiresOnOneBucketAreExact) {
 
 TEST(MemoryStoreTest, ConcurrentAcquiresOnManyKeys) {
   FakeClock clock;
-  // Small bounds so sweeps and evictions run concurrently with acquires; the
-  // clock moves between rounds so earlier buckets become sweepable.
+  // Small bounds so sweeps and refusals at the bound run concurrently with
+  // acquires; the clock moves between rounds so earlier buckets become
+  // sweepable.
   constexpr int64_t kMaxBuckets = 64;
   MemoryStore store(clock, StorageConfig(4, kMaxBuckets), 16);
   const GcraRule rule = MakeRule(5, absl::Seconds(1));
@@ -355,7 +393,7 @@ TEST(MemoryStoreTest, ConcurrentAcquiresOnManyKeys) {
           const std::string key =
               absl::StrCat("key", (i * 7 + t + round * 13) % 300);
           store.Acquire(key, rule, i % 3, [&](absl::StatusOr<GcraResult> r) {
-            EXPECT_TRUE(r.ok());
+            EXPECT_TRUE(r.ok() || absl::IsUnavailable(r.status()));
             calls.fetch_add(1);
           });
           if (i % 100 == 0) {

@@ -196,9 +196,5 @@ TEST_F(RateLimiterTest, DisabledRateLimitingAllowsEverythingAndStillValidates) {
   EXPECT_EQ(store_.size(), 0);
 }
 
-TEST(BucketKeyTest, NamespacedAndHashTagged) {
-  EXPECT_EQ(BucketKey("embed", "user:1"), "cb:v1:{embed:user:1}");
-}
-
 }  // namespace
 }  // namespace crossbridge

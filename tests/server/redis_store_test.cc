@@ -15,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/rate_limiter.h"
+#include "server/redis/keyspace.h"
+#include "server/redis/redis_executor.h"
 #include "server/store/memory_store.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
@@ -86,7 +88,7 @@ class RedisStoreTest : public ::testing::Test {
 
 TEST_F(RedisStoreTest, AnswersLikeTheGcraMath) {
   const GcraRule rule = Rule(60, absl::Seconds(60));
-  absl::StatusOr<GcraResult> first = AcquireSync(*store_, "cb:v1:{embed:u1}", rule);
+  absl::StatusOr<GcraResult> first = AcquireSync(*store_, BucketKey("embed", "u1"), rule);
   ASSERT_THAT(first, IsOk());
   EXPECT_TRUE(first->allowed);
   EXPECT_EQ(first->limit, 60);
@@ -94,8 +96,8 @@ TEST_F(RedisStoreTest, AnswersLikeTheGcraMath) {
   EXPECT_EQ(first->retry_after_ms, 0);
   EXPECT_EQ(first->reset_after_ms, 1000);
   // Cost 59 empties it; the next is refused with retry_after in (0, 1000].
-  ASSERT_TRUE(AcquireSync(*store_, "cb:v1:{embed:u1}", rule, 59)->allowed);
-  absl::StatusOr<GcraResult> refused = AcquireSync(*store_, "cb:v1:{embed:u1}", rule);
+  ASSERT_TRUE(AcquireSync(*store_, BucketKey("embed", "u1"), rule, 59)->allowed);
+  absl::StatusOr<GcraResult> refused = AcquireSync(*store_, BucketKey("embed", "u1"), rule);
   ASSERT_THAT(refused, IsOk());
   EXPECT_FALSE(refused->allowed);
   EXPECT_EQ(refused->remaining, 0);
@@ -114,7 +116,7 @@ TEST_F(RedisStoreTest, MatchesTheInProcessModelOnALongWindow) {
   for (int64_t cost : {0, 1, 5, 30, 0, 64, 1, 0, 100, 1, 0}) {
     GcraResult model = GcraAcquire(rule, tat, now, cost);
     tat = model.new_tat_us;
-    absl::StatusOr<GcraResult> got = AcquireSync(*store_, "cb:v1:{m:k}", rule, cost);
+    absl::StatusOr<GcraResult> got = AcquireSync(*store_, BucketKey("m", "k"), rule, cost);
     ASSERT_THAT(got, IsOk());
     EXPECT_EQ(got->allowed, model.allowed) << "cost " << cost;
     EXPECT_EQ(got->remaining, model.remaining) << "cost " << cost;
@@ -124,22 +126,22 @@ TEST_F(RedisStoreTest, MatchesTheInProcessModelOnALongWindow) {
 
 TEST_F(RedisStoreTest, BucketKeyExpiresWhenFullAndIsSmall) {
   const GcraRule rule = Rule(60, absl::Seconds(60));
-  ASSERT_TRUE(AcquireSync(*store_, "cb:v1:{embed:user:123456}", rule, 3)->allowed);
-  absl::StatusOr<std::string> pttl = redis_->Command({"PTTL", "cb:v1:{embed:user:123456}"});
+  ASSERT_TRUE(AcquireSync(*store_, BucketKey("embed", "user:123456"), rule, 3)->allowed);
+  absl::StatusOr<std::string> pttl = redis_->Command({"PTTL", BucketKey("embed", "user:123456")});
   ASSERT_THAT(pttl, IsOk());
   int64_t ms = 0;
   ASSERT_TRUE(absl::SimpleAtoi(*pttl, &ms));
   EXPECT_GT(ms, 2900);  // three permits take 3 s to refill
   EXPECT_LE(ms, 3000);
   absl::StatusOr<std::string> bytes =
-      redis_->Command({"MEMORY", "USAGE", "cb:v1:{embed:user:123456}"});
+      redis_->Command({"MEMORY", "USAGE", BucketKey("embed", "user:123456")});
   ASSERT_THAT(bytes, IsOk());
   int64_t usage = 0;
   ASSERT_TRUE(absl::SimpleAtoi(*bytes, &usage));
   EXPECT_LE(usage, 120);
   // A peek writes nothing.
-  ASSERT_TRUE(AcquireSync(*store_, "cb:v1:{embed:peek}", rule, 0)->allowed);
-  EXPECT_EQ(*redis_->Command({"EXISTS", "cb:v1:{embed:peek}"}), "0");
+  ASSERT_TRUE(AcquireSync(*store_, BucketKey("embed", "peek"), rule, 0)->allowed);
+  EXPECT_EQ(*redis_->Command({"EXISTS", BucketKey("embed", "peek")}), "0");
 }
 
 TEST_F(RedisStoreTest, ExactlyCapacityUnderConcurrency) {
@@ -149,7 +151,7 @@ TEST_F(RedisStoreTest, ExactlyCapacityUnderConcurrency) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 50; ++i) {
-        absl::StatusOr<GcraResult> r = AcquireSync(*store_, "cb:v1:{c:hot}", rule);
+        absl::StatusOr<GcraResult> r = AcquireSync(*store_, BucketKey("c", "hot"), rule);
         if (!r.ok()) {
           ++failed;
         } else if (r->allowed) {
@@ -165,10 +167,10 @@ TEST_F(RedisStoreTest, ExactlyCapacityUnderConcurrency) {
 
 TEST_F(RedisStoreTest, ScriptFlushIsRecoveredTransparently) {
   const GcraRule rule = Rule(10, absl::Seconds(10));
-  ASSERT_THAT(AcquireSync(*store_, "cb:v1:{f:k}", rule), IsOk());
+  ASSERT_THAT(AcquireSync(*store_, BucketKey("f", "k"), rule), IsOk());
   ASSERT_THAT(redis_->Command({"SCRIPT", "FLUSH"}), IsOk());
   for (int i = 0; i < 4; ++i) {  // both workers meet NOSCRIPT
-    absl::StatusOr<GcraResult> r = AcquireSync(*store_, "cb:v1:{f:k}", rule);
+    absl::StatusOr<GcraResult> r = AcquireSync(*store_, BucketKey("f", "k"), rule);
     ASSERT_THAT(r, IsOk());
     EXPECT_EQ(r->remaining, 8 - i);
   }
@@ -183,7 +185,7 @@ TEST_F(RedisStoreTest, SlowRedisAnswersDeadlineExceededAtTheDeadline) {
   const absl::Time give_up = absl::Now() + absl::Milliseconds(800);
   do {
     absl::Time start = absl::Now();
-    r = AcquireSync(*store_, "cb:v1:{s:k}", rule);
+    r = AcquireSync(*store_, BucketKey("s", "k"), rule);
     took = absl::Now() - start;
   } while (r.ok() && absl::Now() < give_up);
   sleeper.join();
@@ -191,17 +193,17 @@ TEST_F(RedisStoreTest, SlowRedisAnswersDeadlineExceededAtTheDeadline) {
   EXPECT_LT(took, absl::Milliseconds(100 * kSlowdown + 50 * kSlowdown));
   // The connection was dropped and is re-established; calls work again.
   EXPECT_TRUE(WaitFor(
-      [&] { return AcquireSync(*store_, "cb:v1:{s:k}", rule).ok(); },
+      [&] { return AcquireSync(*store_, BucketKey("s", "k"), rule).ok(); },
       absl::Seconds(3)));
 }
 
 TEST_F(RedisStoreTest, RedisDownFailsFastThenRecoversAfterRestart) {
   const GcraRule rule = Rule(10, absl::Seconds(10));
-  ASSERT_THAT(AcquireSync(*store_, "cb:v1:{d:k}", rule), IsOk());
+  ASSERT_THAT(AcquireSync(*store_, BucketKey("d", "k"), rule), IsOk());
   ASSERT_THAT(redis_->Stop(), IsOk());
   for (int i = 0; i < 20; ++i) {
     absl::Time start = absl::Now();
-    absl::StatusOr<GcraResult> r = AcquireSync(*store_, "cb:v1:{d:k}", rule);
+    absl::StatusOr<GcraResult> r = AcquireSync(*store_, BucketKey("d", "k"), rule);
     EXPECT_THAT(r, StatusIs(absl::StatusCode::kUnavailable));
     EXPECT_LT(absl::Now() - start, absl::Milliseconds(150 * kSlowdown));
   }
@@ -211,7 +213,7 @@ TEST_F(RedisStoreTest, RedisDownFailsFastThenRecoversAfterRestart) {
   ASSERT_THAT(redis_->Restart(), IsOk());  // empty, no scripts
   absl::Time restarted = absl::Now();
   ASSERT_TRUE(WaitFor(
-      [&] { return AcquireSync(*store_, "cb:v1:{d:k}", rule).ok(); },
+      [&] { return AcquireSync(*store_, BucketKey("d", "k"), rule).ok(); },
       absl::Seconds(2)));
   EXPECT_LT(absl::Now() - restarted, absl::Seconds(2));
   EXPECT_TRUE(WaitFor([&] { return executor_->reachable(); }, absl::Seconds(2)));
@@ -229,7 +231,7 @@ TEST(RedisStoreStartTest, UnreachableAtStartIsReportedAndRecovered) {
     if (!reachable) ++down_reports;
   });
   const GcraRule rule = *GcraRule::Create(5, absl::Seconds(5));
-  EXPECT_THAT(AcquireSync(store, "cb:v1:{x:k}", rule),
+  EXPECT_THAT(AcquireSync(store, BucketKey("x", "k"), rule),
               StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_TRUE(WaitFor([&] { return down_reports.load() >= 1; }, absl::Seconds(2)));
   ASSERT_THAT((*redis)->Restart(), IsOk());
@@ -274,7 +276,7 @@ TEST_F(RedisRateLimiterTest, HostileKeysEachGetOneSafeKeyOfTheirOwn) {
     absl::StatusOr<GcraResult> r = Acquire(*limiter, "embed", key);
     ASSERT_THAT(r, IsOk()) << key;
     EXPECT_EQ(r->remaining, 59) << key;
-    EXPECT_EQ(*redis_->Command({"EXISTS", absl::StrCat("cb:v1:{embed:", key, "}")}),
+    EXPECT_EQ(*redis_->Command({"EXISTS", BucketKey("embed", key)}),
               "1")
         << key;
   }

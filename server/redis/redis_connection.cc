@@ -1,4 +1,4 @@
-#include "server/store/redis_connection.h"
+#include "server/redis/redis_connection.h"
 
 #include <sys/time.h>
 
@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace crossbridge {
@@ -38,8 +39,28 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
   if (!endpoint.password.empty()) {
     absl::StatusOr<ReplyPtr> auth = conn->Command({"AUTH", endpoint.password});
     if (!auth.ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "redis ", where, ": AUTH failed: ", auth.status().message()));
+      const bool wrong = absl::StartsWith(auth.status().message(), "WRONGPASS") ||
+                         absl::StrContains(auth.status().message(), "invalid password");
+      return absl::Status(
+          auth.status().code(),
+          absl::StrCat("redis ", where, ": AUTH failed: ", auth.status().message(),
+                       wrong ? " (check the password in storage.redis.url or "
+                               "the variable named by storage.redis.password_env)"
+                             : ""));
+    }
+  } else {
+    // Without this, a Redis that requires a password would fail every
+    // script call with NOAUTH instead of the connection saying why.
+    absl::StatusOr<ReplyPtr> ping = conn->Command({"PING"});
+    if (!ping.ok()) {
+      const bool noauth = absl::StartsWith(ping.status().message(), "NOAUTH");
+      return absl::Status(
+          ping.status().code(),
+          absl::StrCat("redis ", where, ": ", ping.status().message(),
+                       noauth ? " (Redis requires a password: set it in the "
+                                "variable named by storage.redis.password_env "
+                                "or in storage.redis.url)"
+                              : ""));
     }
   }
   if (endpoint.db != 0) {
@@ -90,10 +111,14 @@ absl::StatusOr<ReplyPtr> RedisConnection::Command(
   Append(args);
   absl::StatusOr<ReplyPtr> reply = Read();
   if (reply.ok() && (*reply)->type == REDIS_REPLY_ERROR) {
-    return absl::UnavailableError(
-        std::string((*reply)->str, static_cast<size_t>((*reply)->len)));
+    return absl::UnavailableError(ErrorText(**reply));
   }
   return reply;
+}
+
+absl::string_view RedisConnection::ErrorText(const redisReply& reply) {
+  if (reply.str == nullptr) return "";
+  return absl::string_view(reply.str, reply.len);
 }
 
 absl::Status RedisConnection::IoError() const {

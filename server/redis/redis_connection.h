@@ -1,14 +1,16 @@
-// One blocking hiredis connection, owned by exactly one thread (a RedisStore
-// worker). Commands are appended to the output buffer and sent together by
+// One blocking hiredis connection, owned by exactly one thread (a
+// RedisExecutor worker). Commands are appended to the output buffer and sent together by
 // the first Read(), so a caller pipelines by appending many then reading
 // their replies in order.
 //
-// Errors: UNAVAILABLE for connect/I/O failures and a closed connection,
-// DEADLINE_EXCEEDED when a read or write times out. After any I/O error the
+// Errors: UNAVAILABLE for connect/I/O failures, a closed connection and a
+// refused handshake (the message says why: "NOAUTH ..." with a hint to set
+// the password, "WRONGPASS ..."), DEADLINE_EXCEEDED when a read or write
+// times out. After any I/O error the
 // connection is broken (replies would be out of step): discard it.
 // Thread safety: none; confine to one thread.
-#ifndef CROSSBRIDGE_SERVER_STORE_REDIS_CONNECTION_H_
-#define CROSSBRIDGE_SERVER_STORE_REDIS_CONNECTION_H_
+#ifndef CROSSBRIDGE_SERVER_REDIS_REDIS_CONNECTION_H_
+#define CROSSBRIDGE_SERVER_REDIS_REDIS_CONNECTION_H_
 
 #include <hiredis/hiredis.h>
 
@@ -42,13 +44,15 @@ struct RedisEndpoint {
 
 class RedisConnection {
  public:
-  // Connects, authenticates and selects the database, each within
-  // connect_timeout.
+  // Connects, authenticates (or, without a password, checks with PING that
+  // Redis needs none) and selects the database, each within connect_timeout.
   static absl::StatusOr<std::unique_ptr<RedisConnection>> Connect(
       const RedisEndpoint& endpoint);
 
   // Bounds every following read and write (to within a millisecond).
   absl::Status SetIoTimeout(absl::Duration timeout);
+  // The bound last set.
+  absl::Duration io_timeout() const { return io_timeout_; }
 
   // Queues one command (sent by the next Read).
   void Append(absl::Span<const absl::string_view> args);
@@ -59,6 +63,9 @@ class RedisConnection {
 
   // Append + Read, turning an error reply into UNAVAILABLE with its text.
   absl::StatusOr<ReplyPtr> Command(absl::Span<const absl::string_view> args);
+
+  // The text of an error reply (REQUIRES: reply.type == REDIS_REPLY_ERROR).
+  static absl::string_view ErrorText(const redisReply& reply);
 
  private:
   explicit RedisConnection(ContextPtr context) : context_(std::move(context)) {}
@@ -71,4 +78,4 @@ class RedisConnection {
 
 }  // namespace crossbridge
 
-#endif  // CROSSBRIDGE_SERVER_STORE_REDIS_CONNECTION_H_
+#endif  // CROSSBRIDGE_SERVER_REDIS_REDIS_CONNECTION_H_

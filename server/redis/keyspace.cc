@@ -1,0 +1,79 @@
+#include "server/redis/keyspace.h"
+
+namespace crossbridge {
+namespace {
+
+// The escape of a byte that may not appear inside a part, or null.
+const char* EscapeOf(char c) {
+  switch (c) {
+    case '%': return "%25";
+    case ':': return "%3A";
+    case '{': return "%7B";
+    case '}': return "%7D";
+    default: return nullptr;
+  }
+}
+
+void AppendEscaped(absl::string_view part, std::string& out) {
+  for (char c : part) {
+    if (const char* escaped = EscapeOf(c)) {
+      out.append(escaped, 3);
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
+// <prefix>{<escaped a>[:<escaped b>]}
+std::string Build(KeyKind kind, absl::string_view a,
+                  const absl::string_view* b = nullptr) {
+  const absl::string_view prefix = KeyPrefix(kind);
+  std::string key;
+  key.reserve(prefix.size() + a.size() + (b ? b->size() + 1 : 0) + 2);
+  key.append(prefix.data(), prefix.size());
+  key.push_back('{');
+  AppendEscaped(a, key);
+  if (b != nullptr) {
+    key.push_back(':');
+    AppendEscaped(*b, key);
+  }
+  key.push_back('}');
+  return key;
+}
+
+}  // namespace
+
+absl::string_view KeyPrefix(KeyKind kind) {
+  switch (kind) {
+    case KeyKind::kBucket: return "cb:v2:bucket:";
+    case KeyKind::kRetryBudget: return "cb:v2:budget:";
+    case KeyKind::kHealthCount: return "cb:v2:health:";
+    case KeyKind::kProbeLease: return "cb:v2:probe:";
+  }
+  return "cb:v2:unknown:";
+}
+
+std::string BucketKey(absl::string_view operation, absl::string_view key) {
+  return Build(KeyKind::kBucket, operation, &key);
+}
+
+std::string RetryBudgetKey(absl::string_view policy) {
+  return Build(KeyKind::kRetryBudget, policy);
+}
+
+std::string HealthCountKey(absl::string_view provider) {
+  return Build(KeyKind::kHealthCount, provider);
+}
+
+std::string ProbeLeaseKey(absl::string_view provider) {
+  return Build(KeyKind::kProbeLease, provider);
+}
+
+std::string EscapeKeyPart(absl::string_view part) {
+  std::string out;
+  out.reserve(part.size());
+  AppendEscaped(part, out);
+  return out;
+}
+
+}  // namespace crossbridge

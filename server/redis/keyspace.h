@@ -1,0 +1,59 @@
+// The one owner of CrossBridge's Redis keyspace: every key the server reads
+// or writes in Redis (and every bucket name in the memory store) is built
+// here, and nowhere else.
+//
+// Layout (version v2):
+//
+//   cb:v2:bucket:{<operation>:<key>}   a rate-limit bucket (GCRA TAT, µs)
+//   cb:v2:budget:{<policy>}            a retry policy's retry budget
+//   cb:v2:health:{<provider>}          a provider's consecutive failures
+//   cb:v2:probe:{<provider>}           a provider's probe lease
+//
+// Guarantees (tests/server/keyspace_test.cc checks them on random input):
+//  - Kinds never meet: the text before the first '{' is fixed per kind, and
+//    no part a request supplies ever lands before it.
+//  - Injective within a kind: each part is escaped ('%' ':' '{' '}' become
+//    %25 %3A %7B %7D), so the ':' between parts and the closing '}' are
+//    never part of a value and distinct part lists give distinct keys.
+//  - One hash tag per key, covering the whole identity: the braces enclose
+//    every variable part and no escaped part contains a brace, so Redis
+//    Cluster hashes exactly {<parts>} and all keys of one bucket (today one,
+//    later its leases) share a slot.
+//
+// The v1 layout ("cb:v1:{<operation>:<key>}", "cb:v1:{budget:<policy>}", ...)
+// let an operation named "health" or "budget" write into another kind. v1
+// keys are never read again; they expire by their own TTL (buckets within
+// one window, budgets and health counts within a day), so an upgrade needs
+// no migration.
+//
+// Thread safety: pure functions.
+#ifndef CROSSBRIDGE_SERVER_REDIS_KEYSPACE_H_
+#define CROSSBRIDGE_SERVER_REDIS_KEYSPACE_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace crossbridge {
+
+// The kinds of key, one prefix each.
+enum class KeyKind { kBucket, kRetryBudget, kHealthCount, kProbeLease };
+
+// "cb:v2:bucket:" and so on: the fixed text before the '{' of a kind.
+absl::string_view KeyPrefix(KeyKind kind);
+
+// The bucket of `key` under rate-limit `operation`.
+std::string BucketKey(absl::string_view operation, absl::string_view key);
+// The retry budget of retry policy `policy`.
+std::string RetryBudgetKey(absl::string_view policy);
+// The fleet-wide consecutive-failure count of health provider `provider`.
+std::string HealthCountKey(absl::string_view provider);
+// The probe lease of health provider `provider`.
+std::string ProbeLeaseKey(absl::string_view provider);
+
+// `part` with '%', ':', '{' and '}' percent-escaped (exposed for tests).
+std::string EscapeKeyPart(absl::string_view part);
+
+}  // namespace crossbridge
+
+#endif  // CROSSBRIDGE_SERVER_REDIS_KEYSPACE_H_

@@ -1,0 +1,421 @@
+#include "server/redis/redis_executor.h"
+
+#include <algorithm>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/mutex.h"
+
+namespace crossbridge {
+namespace {
+
+constexpr absl::Duration kInitialBackoff = absl::Milliseconds(50);
+
+struct PendingCall {
+  size_t script = 0;
+  std::string key;
+  ScriptExecutor::Args args;
+  ScriptExecutor::ReplyCallback done;
+  absl::Time deadline;  // monotonic
+};
+
+void FailAll(std::vector<PendingCall>& calls, size_t from,
+             const absl::Status& status) {
+  for (size_t i = from; i < calls.size(); ++i) calls[i].done(status);
+}
+
+bool IsNoScript(const redisReply& reply) {
+  return reply.type == REDIS_REPLY_ERROR &&
+         absl::StartsWith(RedisConnection::ErrorText(reply), "NOSCRIPT");
+}
+
+}  // namespace
+
+// One connection and the thread that owns it. The queue and the routing
+// flag are shared with Eval under mu_; everything else is touched only by
+// the worker thread.
+class RedisExecutor::Worker {
+ public:
+  Worker(RedisExecutor& executor, uint32_t seed) : executor_(executor), rng_(seed) {}
+
+  void Start() { thread_ = std::thread([this] { Run(); }); }
+
+  void Stop() {
+    {
+      MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Queues `call` if this worker is connected and has room; otherwise leaves
+  // `call` untouched and answers why not.
+  enum class Enqueued { kYes, kNotConnected, kFull };
+  Enqueued TryEnqueue(PendingCall& call) {
+    MutexLock lock(&mu_);
+    if (!connected_ || stopping_) return Enqueued::kNotConnected;
+    if (queue_.size() >= kMaxQueuedPerWorker) return Enqueued::kFull;
+    queue_.push_back(std::move(call));
+    return Enqueued::kYes;
+  }
+
+  // Another worker reached Redis: reconnect now instead of after the backoff.
+  void ReconnectNow() {
+    MutexLock lock(&mu_);
+    if (!connected_) reconnect_now_ = true;
+  }
+
+ private:
+  const Clock& clock() const { return executor_.clock_; }
+  Counters& counters() { return executor_.counters_; }
+
+  void Run() {
+    std::vector<PendingCall> batch;
+    for (;;) {
+      if (conn_ == nullptr) {
+        if (WaitForReconnect()) return;
+        Connect();
+        continue;
+      }
+      if (WaitForWork(batch)) {
+        FailAll(batch, 0, absl::UnavailableError("redis executor shutting down"));
+        return;
+      }
+      Execute(batch);
+      batch.clear();
+    }
+  }
+
+  // Not connected: waits until the next attempt is due, another worker says
+  // Redis is back, or Stop. Returns true when stopping.
+  bool WaitForReconnect() {
+    MutexLock lock(&mu_);
+    clock().AwaitUntil(
+        lock,
+        [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return stopping_ || reconnect_now_;
+        },
+        next_connect_at_);
+    reconnect_now_ = false;
+    return stopping_;
+  }
+
+  // Connected: blocks until there is work or Stop; moves the queue into
+  // `batch`. Returns true when stopping.
+  bool WaitForWork(std::vector<PendingCall>& batch) {
+    MutexLock lock(&mu_);
+    lock.Await([this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return stopping_ || !queue_.empty();
+    });
+    batch.swap(queue_);
+    return stopping_;
+  }
+
+  // SCRIPT LOAD of every registered script on the current connection.
+  absl::Status LoadScripts() {
+    shas_.clear();
+    for (const char* source : executor_.scripts_) {
+      absl::StatusOr<ReplyPtr> sha = conn_->Command({"SCRIPT", "LOAD", source});
+      if (!sha.ok()) return sha.status();
+      if ((*sha)->type != REDIS_REPLY_STRING) {
+        return absl::UnavailableError("redis: SCRIPT LOAD answered no SHA");
+      }
+      shas_.emplace_back((*sha)->str, (*sha)->len);
+    }
+    return absl::OkStatus();
+  }
+
+  void Connect() {
+    const RedisStorageConfig& c = executor_.config_;
+    absl::StatusOr<std::unique_ptr<RedisConnection>> conn =
+        RedisConnection::Connect({c.host, c.port, c.db, c.password,
+                                  c.connect_timeout});
+    if (conn.ok()) {
+      conn_ = std::move(*conn);
+      if (absl::Status s = LoadScripts(); !s.ok()) conn = s;
+    }
+    if (!conn.ok()) {
+      conn_.reset();
+      ScheduleReconnect(conn.status());
+      executor_.OnWorkerDisconnected(conn.status(), /*was_connected=*/false);
+      return;
+    }
+    backoff_ = kInitialBackoff;
+    {
+      MutexLock lock(&mu_);
+      connected_ = true;
+    }
+    counters().connects.fetch_add(1, std::memory_order_relaxed);
+    executor_.OnWorkerConnected(*this);
+  }
+
+  // After a failed attempt: a refused or rejected connection backs off
+  // exponentially (jittered, capped); one that timed out (a hung Redis)
+  // tries again after the initial backoff, as it already waited.
+  void ScheduleReconnect(const absl::Status& why) {
+    if (absl::IsDeadlineExceeded(why)) backoff_ = kInitialBackoff;
+    std::uniform_int_distribution<int64_t> jitter(
+        absl::ToInt64Microseconds(backoff_) / 2,
+        absl::ToInt64Microseconds(backoff_));
+    next_connect_at_ = clock().MonotonicNow() + absl::Microseconds(jitter(rng_));
+    backoff_ = std::min(backoff_ * 2, executor_.config_.reconnect_max_backoff);
+  }
+
+  // Drops the (live) connection, takes this worker out of the routing,
+  // fails what was queued and schedules a reconnect.
+  void Disconnect(const absl::Status& why) {
+    conn_.reset();
+    std::vector<PendingCall> queued;
+    {
+      MutexLock lock(&mu_);
+      connected_ = false;
+      queued.swap(queue_);
+    }
+    FailAll(queued, 0, why);
+    ScheduleReconnect(why);
+    executor_.OnWorkerDisconnected(why, /*was_connected=*/true);
+  }
+
+  void AppendCall(const PendingCall& call) {
+    absl::InlinedVector<absl::string_view, 8> argv = {
+        "EVALSHA", shas_[call.script], "1", call.key};
+    for (const std::string& a : call.args) argv.push_back(a);
+    conn_->Append(argv);
+  }
+
+  // Completes `call` from its reply.
+  void Complete(PendingCall& call, ReplyPtr reply) {
+    if (reply->type == REDIS_REPLY_ERROR) {
+      const absl::string_view text = RedisConnection::ErrorText(*reply);
+      executor_.NoteErrorReply(text);
+      call.done(absl::UnavailableError(absl::StrCat("redis: ", text)));
+      return;
+    }
+    call.done(std::move(reply));
+  }
+
+  // Reads the replies of calls[from..] in order (all already sent),
+  // completing each. On a missed deadline or an I/O error the rest fail and
+  // the connection is dropped. Appends the indexes of NOSCRIPT replies to
+  // `reload` when given. Returns false if the connection was dropped.
+  bool ReadReplies(std::vector<PendingCall>& calls,
+                   const std::vector<size_t>& order,
+                   std::vector<size_t>* reload) {
+    for (size_t n = 0; n < order.size(); ++n) {
+      PendingCall& call = calls[order[n]];
+      absl::Status failure;
+      const absl::Duration left = call.deadline - clock().MonotonicNow();
+      if (left <= absl::ZeroDuration()) {
+        failure = absl::DeadlineExceededError("redis: no reply within the timeout");
+      } else if (left < conn_->io_timeout()) {
+        failure = conn_->SetIoTimeout(left);
+      }
+      absl::StatusOr<ReplyPtr> reply =
+          failure.ok() ? conn_->Read() : absl::StatusOr<ReplyPtr>(failure);
+      if (!reply.ok()) {
+        absl::Status why = reply.status();
+        if (absl::IsDeadlineExceeded(why)) {
+          why = absl::DeadlineExceededError(absl::StrCat(
+              "redis ", executor_.where_, ": no reply within the timeout"));
+        }
+        const size_t unanswered = order.size() - n;
+        counters().sent_unanswered.fetch_add(unanswered, std::memory_order_relaxed);
+        // Out of the routing (and health) first, so whoever hears of the
+        // failure sees the state that goes with it.
+        Disconnect(why);
+        for (size_t m = n; m < order.size(); ++m) calls[order[m]].done(why);
+        return false;
+      }
+      if (reload != nullptr && IsNoScript(**reply)) {
+        reload->push_back(order[n]);
+        continue;
+      }
+      Complete(call, *std::move(reply));
+    }
+    return true;
+  }
+
+  // Pipelines `batch` and completes every entry.
+  void Execute(std::vector<PendingCall>& batch) {
+    const absl::Time now = clock().MonotonicNow();
+    // Calls whose time ran out while queued never reach Redis.
+    auto expired = std::stable_partition(
+        batch.begin(), batch.end(),
+        [now](const PendingCall& c) { return c.deadline > now; });
+    if (expired != batch.end()) {
+      counters().timed_out_queued.fetch_add(batch.end() - expired,
+                                            std::memory_order_relaxed);
+      for (auto it = expired; it != batch.end(); ++it) {
+        it->done(absl::DeadlineExceededError("redis: call timed out in the queue"));
+      }
+      batch.erase(expired, batch.end());
+    }
+    if (batch.empty()) return;
+
+    absl::Time earliest = batch.front().deadline;
+    for (const PendingCall& c : batch) earliest = std::min(earliest, c.deadline);
+    if (absl::Status s = conn_->SetIoTimeout(earliest - now); !s.ok()) {
+      Disconnect(s);
+      FailAll(batch, 0, s);
+      return;
+    }
+    for (const PendingCall& c : batch) AppendCall(c);
+    order_.resize(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) order_[i] = i;
+    std::vector<size_t> reload;  // entries that met NOSCRIPT
+    if (!ReadReplies(batch, order_, &reload)) return;
+    if (!reload.empty()) RetryAfterReload(batch, reload);
+  }
+
+  // Redis lost its scripts (restart, SCRIPT FLUSH): load again, retry once.
+  void RetryAfterReload(std::vector<PendingCall>& batch,
+                        const std::vector<size_t>& reload) {
+    Logger("redis")->info("script cache was flushed; reloading scripts");
+    if (absl::Status s = LoadScripts(); !s.ok()) {
+      Disconnect(s);
+      for (size_t i : reload) batch[i].done(s);
+      return;
+    }
+    for (size_t i : reload) AppendCall(batch[i]);
+    ReadReplies(batch, reload, nullptr);
+  }
+
+  RedisExecutor& executor_;
+  std::thread thread_;
+
+  absl::Mutex mu_;
+  std::vector<PendingCall> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool connected_ ABSL_GUARDED_BY(mu_) = false;  // in the routing
+  bool reconnect_now_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Owned by the worker thread.
+  std::unique_ptr<RedisConnection> conn_;
+  std::vector<std::string> shas_;  // by script index
+  std::vector<size_t> order_;      // scratch: 0..batch size
+  absl::Time next_connect_at_ = absl::InfinitePast();  // monotonic
+  absl::Duration backoff_ = kInitialBackoff;
+  std::mt19937 rng_;
+};
+
+RedisExecutor::RedisExecutor(const RedisStorageConfig& config, const Clock& clock)
+    : config_(config),
+      clock_(clock),
+      where_(absl::StrCat(config.host, ":", config.port)) {
+  std::random_device seed;
+  for (int i = 0; i < std::max(1, config_.connections); ++i) {
+    workers_.push_back(std::make_unique<Worker>(*this, seed()));
+  }
+}
+
+RedisExecutor::~RedisExecutor() {
+  for (auto& worker : workers_) worker->Stop();
+}
+
+RedisExecutor::Script RedisExecutor::Register(const char* lua_source) {
+  scripts_.push_back(lua_source);
+  return Script{scripts_.size() - 1};
+}
+
+void RedisExecutor::Start(HealthListener listener) {
+  listener_ = std::move(listener);
+  for (auto& worker : workers_) worker->Start();
+}
+
+void RedisExecutor::Eval(Script script, std::string key, Args args,
+                         ReplyCallback done) {
+  counters_.calls.fetch_add(1, std::memory_order_relaxed);
+  PendingCall call{script.index, std::move(key), std::move(args), std::move(done),
+                   clock_.MonotonicNow() + config_.timeout};
+  const size_t n = workers_.size();
+  const size_t first = next_worker_.fetch_add(1, std::memory_order_relaxed);
+  bool any_connected = false;
+  for (size_t i = 0; i < n; ++i) {
+    switch (workers_[(first + i) % n]->TryEnqueue(call)) {
+      case Worker::Enqueued::kYes:
+        return;
+      case Worker::Enqueued::kFull:
+        any_connected = true;
+        break;
+      case Worker::Enqueued::kNotConnected:
+        break;
+    }
+  }
+  if (any_connected) {
+    counters_.failed_queue_full.fetch_add(1, std::memory_order_relaxed);
+    return call.done(absl::UnavailableError(absl::StrCat(
+        "redis ", where_, ": every connection has ", kMaxQueuedPerWorker,
+        " calls waiting")));
+  }
+  counters_.failed_unconnected.fetch_add(1, std::memory_order_relaxed);
+  std::string why = last_error();
+  call.done(absl::UnavailableError(absl::StrCat(
+      "redis ", where_, " unreachable: ", why.empty() ? "not connected yet" : why)));
+}
+
+std::string RedisExecutor::last_error() const {
+  MutexLock lock(&state_mu_);
+  return last_error_;
+}
+
+RedisExecutor::Stats RedisExecutor::stats() const {
+  Stats s;
+  s.calls = counters_.calls.load(std::memory_order_relaxed);
+  s.failed_unconnected = counters_.failed_unconnected.load(std::memory_order_relaxed);
+  s.failed_queue_full = counters_.failed_queue_full.load(std::memory_order_relaxed);
+  s.timed_out_queued = counters_.timed_out_queued.load(std::memory_order_relaxed);
+  s.sent_unanswered = counters_.sent_unanswered.load(std::memory_order_relaxed);
+  s.error_replies = counters_.error_replies.load(std::memory_order_relaxed);
+  s.connects = counters_.connects.load(std::memory_order_relaxed);
+  return s;
+}
+
+void RedisExecutor::OnWorkerConnected(Worker& worker) {
+  {
+    MutexLock lock(&state_mu_);
+    if (connected_workers_.fetch_add(1, std::memory_order_acq_rel) != 0) return;
+    Logger("redis")->info("redis {} reachable{}", where_,
+                          ever_connected_ ? " again; using it" : "");
+    ever_connected_ = true;
+    reported_down_ = false;
+    // Under the lock, so the listener hears changes in order.
+    if (listener_) listener_(true);
+  }
+  for (auto& other : workers_) {
+    if (other.get() != &worker) other->ReconnectNow();
+  }
+}
+
+void RedisExecutor::OnWorkerDisconnected(const absl::Status& why,
+                                         bool was_connected) {
+  MutexLock lock(&state_mu_);
+  last_error_ = std::string(why.message());
+  const int left = was_connected
+                       ? connected_workers_.fetch_sub(1, std::memory_order_acq_rel) - 1
+                       : connected_workers_.load(std::memory_order_acquire);
+  if (left > 0 || reported_down_) return;
+  reported_down_ = true;
+  Logger("redis")->warn(
+      "redis {} unreachable ({}); operations apply on_store_failure until it "
+      "is back", where_, last_error_);
+  if (listener_) listener_(false);
+}
+
+void RedisExecutor::NoteErrorReply(absl::string_view text) {
+  counters_.error_replies.fetch_add(1, std::memory_order_relaxed);
+  const absl::string_view kind = text.substr(0, text.find(' '));
+  if (std::optional<uint64_t> suppressed = error_reply_log_.Admit(kind)) {
+    Logger("redis")->warn("redis {} answered an error: {}{}", where_,
+                          std::string(text.substr(0, 200)),
+                          *suppressed > 0
+                              ? absl::StrCat(" (", *suppressed,
+                                             " more like it since the last report)")
+                              : "");
+  }
+}
+
+}  // namespace crossbridge

@@ -1,0 +1,53 @@
+// What a fleet-wide store needs from Redis: run one of its Lua scripts on one
+// key, asynchronously. RedisExecutor is the real one; tests use
+// testing::FakeScriptExecutor to answer with any reply, error or timeout.
+//
+// Completion contract (every implementation):
+//  - `done` runs exactly once, on an executor thread or inline in Eval when
+//    the call cannot even be queued (no connection); it must not block.
+//  - A reply that is not an error reply is passed on as it came; its shape
+//    is the script's business (check it: a hostile or broken Redis may send
+//    anything).
+//  - A Redis error reply (WRONGTYPE, OOM, a script's own error_reply, ...)
+//    arrives as UNAVAILABLE "redis: <Redis's message>".
+//  - No connection, connection lost: UNAVAILABLE.
+//  - No reply within the executor's per-call timeout: DEADLINE_EXCEEDED, at
+//    the timeout. A call whose command was already sent may still run in
+//    Redis afterwards (its effect lands, its answer does not).
+#ifndef CROSSBRIDGE_SERVER_REDIS_SCRIPT_EXECUTOR_H_
+#define CROSSBRIDGE_SERVER_REDIS_SCRIPT_EXECUTOR_H_
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/status/statusor.h"
+#include "server/redis/redis_connection.h"
+
+namespace crossbridge {
+
+class ScriptExecutor {
+ public:
+  using ReplyCallback = std::function<void(absl::StatusOr<ReplyPtr>)>;
+  using Args = absl::InlinedVector<std::string, 4>;
+
+  // A script known to the executor; the handle Register returns.
+  struct Script {
+    size_t index = 0;
+  };
+
+  virtual ~ScriptExecutor() = default;
+
+  // Adds a Lua script. REQUIRES: before the first Eval (for RedisExecutor:
+  // before Start).
+  virtual Script Register(const char* lua_source) = 0;
+
+  // Runs `script` with KEYS[1] = key and ARGV = args.
+  virtual void Eval(Script script, std::string key, Args args,
+                    ReplyCallback done) = 0;
+};
+
+}  // namespace crossbridge
+
+#endif  // CROSSBRIDGE_SERVER_REDIS_SCRIPT_EXECUTOR_H_
