@@ -21,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "client/client.h"
+#include "common/quote.h"
 #include "common/retry.h"
 #include "common/status.h"
 
@@ -463,7 +464,8 @@ void PrintPermit(const CliArgs& args, const Permit& p, std::ostream& out) {
   }
   std::string line = absl::StrFormat(
       "%s  %s/%s  remaining %d/%d  ", p.allowed ? "allowed" : "refused",
-      args.operation, args.key, p.remaining, p.limit);
+      EscapeForTerminal(args.operation), EscapeForTerminal(args.key),
+      p.remaining, p.limit);
   if (!p.allowed) absl::StrAppend(&line, "retry_after ", p.retry_after_ms, "ms ");
   absl::StrAppend(&line, "reset_after ", p.reset_after_ms, "ms");
   out << line << "\n";
@@ -481,7 +483,7 @@ void PrintHealth(const CliArgs& args, ServingStatus status, std::ostream& out) {
 int RpcError(const CliArgs& args, const absl::Status& status,
              std::ostream& err) {
   err << "error: " << absl::StatusCodeToString(status.code()) << ": "
-      << status.message();
+      << EscapeForTerminal(status.message());
   if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
     err << " (target " << args.target << ")";
   }
@@ -510,12 +512,23 @@ std::string DependencyJson(const v1::DependencyHealth& d) {
 
 constexpr char kTableFormat[] = "%-24s %-12s %-9s %-9s %s\n";
 
+// What the server sends is shown escaped: a reported code or a probe's
+// error text must not reach the terminal as escape sequences.
 std::string DependencyRow(const v1::DependencyHealth& d) {
   return absl::StrFormat(
-      kTableFormat, d.name(), DependencyStatusName(d.status()),
+      kTableFormat, EscapeForTerminal(d.name()), DependencyStatusName(d.status()),
       absl::StrCat(d.consecutive_failures(), "/", d.failure_threshold()),
       absl::StrCat(d.last_latency_ms(), "ms"),
-      d.last_error().empty() ? "-" : d.last_error());
+      d.last_error().empty() ? "-" : EscapeForTerminal(d.last_error()));
+}
+
+std::string StoreRow(const v1::DependencyHealth& d) {
+  return absl::StrFormat("store %s (%s): %s%s\n", EscapeForTerminal(d.name()),
+                         EscapeForTerminal(d.target()),
+                         DependencyStatusName(d.status()),
+                         d.last_error().empty()
+                             ? ""
+                             : absl::StrCat(": ", EscapeForTerminal(d.last_error())));
 }
 
 // health without --service and --watch: the Check status plus the table.
@@ -542,10 +555,15 @@ int RunServerHealth(const CliArgs& args, Client& client, std::ostream& out,
     out << "{\"service\":" << JsonString(args.service) << ",\"status\":\""
         << ServingStatusName(*health) << "\",\"dependencies_status\":\""
         << DependencyStatusName(report->status())
-        << "\",\"dependencies\":[" << deps << "]}\n";
+        << "\",\"dependencies\":[" << deps << "]"
+        << (report->has_store()
+                ? absl::StrCat(",\"store\":", DependencyJson(report->store()))
+                : "")
+        << "}\n";
     return exit_code;
   }
   out << ServingStatusName(*health) << "\n";
+  if (report->has_store()) out << StoreRow(report->store());
   if (report->dependencies().empty()) {
     out << "no dependencies configured\n";
     return exit_code;
@@ -611,10 +629,10 @@ int RunReport(const CliArgs& args, Client& client, std::ostream& out,
   } else {
     out << absl::StrFormat(
         "reported %s to %s: %s, failures %d/%d, latency %dms, last_error %s\n",
-        args.success ? "success" : "failure", health->name(),
+        args.success ? "success" : "failure", EscapeForTerminal(health->name()),
         DependencyStatusName(health->status()), health->consecutive_failures(),
         health->failure_threshold(), health->last_latency_ms(),
-        health->last_error().empty() ? "-" : health->last_error());
+        health->last_error().empty() ? "-" : EscapeForTerminal(health->last_error()));
   }
   return kExitOk;
 }

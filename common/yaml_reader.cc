@@ -1,5 +1,7 @@
 #include "common/yaml_reader.h"
 
+#include <yaml-cpp/depthguard.h>
+
 #include <cctype>
 #include <cmath>
 #include <utility>
@@ -98,6 +100,12 @@ std::string FormatSeconds(absl::Duration d) {
 
 std::string FormatYamlException(absl::string_view filename,
                                 const YAML::Exception& e) {
+  // yaml-cpp stops a document nested too deep with a bare "bad file".
+  if (const auto* deep = dynamic_cast<const YAML::DeepRecursion*>(&e)) {
+    return absl::StrCat(Position(filename, e.mark),
+                        ": YAML nested deeper than ", deep->depth(),
+                        " levels (a crossbridge.yml needs fewer than 10)");
+  }
   return absl::StrCat(Position(filename, e.mark), ": ", e.msg);
 }
 

@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "absl/strings/str_format.h"
+
 #include "server/store/memory_store.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
@@ -167,9 +169,48 @@ TEST_F(RateLimiterTest, ControlCharactersInKeyAreRefused) {
     key += "1";
     EXPECT_THAT(Acquire(*limiter, "embed", key),
                 StatusIs(absl::StatusCode::kInvalidArgument,
-                         HasSubstr("key: control character")))
+                         HasSubstr(absl::StrFormat(
+                             "key: control character 0x%02x at byte 4",
+                             static_cast<unsigned char>(c)))))
         << static_cast<int>(c);
   }
+}
+
+TEST_F(RateLimiterTest, C1ControlsAndBrokenUtf8InKeyAreRefused) {
+  auto limiter = Make();
+  EXPECT_THAT(Acquire(*limiter, "embed", "user\xc2\x9b" "31m"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("key: control character U+009B at byte 4")));
+  EXPECT_THAT(Acquire(*limiter, "embed", "user\xc2\x80"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("key: control character U+0080")));
+  EXPECT_THAT(Acquire(*limiter, "embed", "user\xff"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("key: byte 0xff at byte 4 is not valid UTF-8")));
+  EXPECT_THAT(Acquire(*limiter, "embed", "caf\xc3\xa9 \xc2\xa0"), IsOk());
+}
+
+// With a default_rule, unlisted operations are served, but their names obey
+// the config's rule: "embed:user" + "1" cannot meet "embed" + "user:1".
+TEST_F(RateLimiterTest, DefaultRuleStillValidatesTheOperationName) {
+  config_.default_rule = RateLimitRule{10, absl::Seconds(60)};
+  auto limiter = Make();
+  for (absl::string_view op : {"embed:user", "a b", "x{y}", "\x1b[31m",
+                               "\xc3\xa9", "health:database"}) {
+    EXPECT_THAT(Acquire(*limiter, op, "1"),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("must match [A-Za-z0-9_.-]{1,64}")))
+        << op;
+  }
+  EXPECT_THAT(Acquire(*limiter, std::string(65, 'a'), "1"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  absl::StatusOr<GcraResult> r = Acquire(*limiter, std::string(64, 'a'), "1");
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->limit, 10);
+  // The invalid name is echoed as a bounded, escaped prefix.
+  absl::StatusOr<GcraResult> big = Acquire(*limiter, std::string(100000, '\x1b'), "1");
+  EXPECT_LT(big.status().message().size(), 400u);
+  EXPECT_THAT(big.status().message(), HasSubstr("\\x1b"));
 }
 
 TEST_F(RateLimiterTest, HostileButPrintableKeysAreOrdinaryBuckets) {

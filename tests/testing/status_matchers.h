@@ -39,6 +39,15 @@ MATCHER_P(StatusIs, code, "has code " + absl::StatusCodeToString(code)) {
   return s.code() == code;
 }
 
+// A StatusOr<T> that is OK and whose value matches `value_matcher`.
+MATCHER_P(IsOkAndHolds, value_matcher, "is OK and holds a matching value") {
+  if (!arg.ok()) {
+    *result_listener << "status is " << arg.status().ToString();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(value_matcher, *arg, result_listener);
+}
+
 }  // namespace crossbridge::testing
 
 #endif  // CROSSBRIDGE_TESTS_TESTING_STATUS_MATCHERS_H_

@@ -1,0 +1,89 @@
+#include "tests/testing/fake_script_executor.h"
+
+#include <hiredis/hiredis.h>
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/mutex.h"
+
+namespace crossbridge::testing {
+namespace {
+
+struct ReaderDeleter {
+  void operator()(redisReader* r) const { redisReaderFree(r); }
+};
+
+}  // namespace
+
+absl::StatusOr<ReplyPtr> ParseResp(absl::string_view resp) {
+  std::unique_ptr<redisReader, ReaderDeleter> reader(redisReaderCreate());
+  if (redisReaderFeed(reader.get(), resp.data(), resp.size()) != REDIS_OK) {
+    return absl::InvalidArgumentError("RESP: the reader refused the bytes");
+  }
+  void* raw = nullptr;
+  if (redisReaderGetReply(reader.get(), &raw) != REDIS_OK) {
+    return absl::InvalidArgumentError(absl::StrCat("RESP: ", reader->errstr));
+  }
+  if (raw == nullptr) return absl::InvalidArgumentError("RESP: incomplete reply");
+  ReplyPtr reply(static_cast<redisReply*>(raw));
+  void* extra = nullptr;
+  if (redisReaderGetReply(reader.get(), &extra) != REDIS_OK || extra != nullptr) {
+    if (extra != nullptr) freeReplyObject(extra);
+    return absl::InvalidArgumentError("RESP: more than one reply");
+  }
+  return reply;
+}
+
+ScriptExecutor::Script FakeScriptExecutor::Register(const char* lua_source) {
+  MutexLock lock(&mu_);
+  scripts_.emplace_back(lua_source);
+  return Script{scripts_.size() - 1};
+}
+
+void FakeScriptExecutor::Eval(Script script, std::string key, Args args,
+                              ReplyCallback done) {
+  Call call{script.index, std::move(key), std::move(args)};
+  Answer answer = absl::UnavailableError("fake: no answer programmed");
+  {
+    MutexLock lock(&mu_);
+    calls_.push_back(call);
+    if (!next_.empty()) {
+      answer = std::move(next_.front());
+      next_.pop_front();
+    } else if (always_) {
+      answer = always_(call);
+    }
+  }
+  if (!answer.ok()) return done(answer.status());
+  absl::StatusOr<ReplyPtr> reply = ParseResp(*answer);
+  if (!reply.ok()) return done(reply.status());
+  if ((*reply)->type == REDIS_REPLY_ERROR) {
+    return done(absl::UnavailableError(
+        absl::StrCat("redis: ", RedisConnection::ErrorText(**reply))));
+  }
+  done(std::move(reply));
+}
+
+void FakeScriptExecutor::AnswerNext(Answer answer) {
+  MutexLock lock(&mu_);
+  next_.push_back(std::move(answer));
+}
+
+void FakeScriptExecutor::AnswerAlways(std::function<Answer(const Call&)> answer) {
+  MutexLock lock(&mu_);
+  always_ = std::move(answer);
+}
+
+std::vector<FakeScriptExecutor::Call> FakeScriptExecutor::calls() const {
+  MutexLock lock(&mu_);
+  return calls_;
+}
+
+std::vector<std::string> FakeScriptExecutor::scripts() const {
+  MutexLock lock(&mu_);
+  return scripts_;
+}
+
+}  // namespace crossbridge::testing
