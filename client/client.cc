@@ -101,21 +101,30 @@ absl::string_view ServingStatusName(ServingStatus status) {
   return "UNKNOWN";
 }
 
-// The channel's service config: the load-balancing policy, and one retry of
-// a call the server cancelled. A server answers CANCELLED only for calls it
-// never ran: gRPC drops calls that arrive while it shuts down that way, and
-// CrossBridge itself never returns the code, so the retry cannot take a
-// permit twice.
+// The channel's service config: the load-balancing policy, and one retry
+// (on the next address, with round_robin) of a call that failed
+// UNAVAILABLE or that the server cancelled.
+//  - CANCELLED: gRPC drops calls that reach a server after its drain closed
+//    the listener, without running them (CrossBridge itself never answers
+//    CANCELLED), so a retry cannot count anything twice.
+//  - UNAVAILABLE: the replica went away or could not decide. A call that
+//    did run before its connection broke may then take a permit twice
+//    (the safe side) or withdraw a retry token twice; ReportOutcome is not
+//    retried on UNAVAILABLE, so a failure is never counted twice.
 static std::string ServiceConfig(absl::string_view load_balancing) {
+  constexpr absl::string_view kRetry =
+      R"("retryPolicy":{"maxAttempts":2,"initialBackoff":"0.01s",)"
+      R"("maxBackoff":"0.05s","backoffMultiplier":2,"retryableStatusCodes":)";
   return absl::StrCat(
       R"({"loadBalancingConfig":[{")", load_balancing, R"(":{}}],)",
-      R"("methodConfig":[{"name":[{"service":"crossbridge.v1.RateLimiter"},)",
+      R"("methodConfig":[)",
+      R"({"name":[{"service":"crossbridge.v1.RateLimiter"},)",
       R"({"service":"crossbridge.v1.RetryAdvisor"},)",
-      R"({"service":"crossbridge.v1.HealthReporter"},)",
-      R"({"service":"grpc.health.v1.Health","method":"Check"}],)",
-      R"("retryPolicy":{"maxAttempts":2,"initialBackoff":"0.01s",)",
-      R"("maxBackoff":"0.05s","backoffMultiplier":2,)",
-      R"("retryableStatusCodes":["CANCELLED"]}}]})");
+      R"({"service":"crossbridge.v1.HealthReporter","method":"GetHealth"},)",
+      R"({"service":"grpc.health.v1.Health","method":"Check"}],)", kRetry,
+      R"(["CANCELLED","UNAVAILABLE"]}},)",
+      R"({"name":[{"service":"crossbridge.v1.HealthReporter","method":"ReportOutcome"}],)",
+      kRetry, R"(["CANCELLED"]}}]})");
 }
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {

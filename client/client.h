@@ -82,9 +82,11 @@ struct ClientOptions {
   // How calls spread over the addresses `target` resolves to: "pick_first"
   // (one connection) or "round_robin" (every replica of a "dns:///..." or
   // "ipv4:a:p,b:p" target; a replica that goes away drops out of the
-  // rotation). Every channel also retries, once, a call the server answered
-  // CANCELLED without running it (gRPC cancels calls that reach a server in
-  // the instant its listener closes during a drain).
+  // rotation). Every channel also retries a call once, on the next address,
+  // when it failed UNAVAILABLE (a replica went away) or was CANCELLED by a
+  // draining server before it ran; ReportOutcome only on CANCELLED, so a
+  // reported failure never counts twice. An AcquirePermit that ran on a
+  // replica dying under it may so take its permit twice: the safe side.
   std::string load_balancing = "pick_first";
 
   // ---- hardened calls (Call, Retry, CallAsync) ----

@@ -1,6 +1,7 @@
 #include "server/redis/redis_executor.h"
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <thread>
 #include <utility>
@@ -14,6 +15,8 @@ namespace crossbridge {
 namespace {
 
 constexpr absl::Duration kInitialBackoff = absl::Milliseconds(50);
+// A connection without calls for this long is checked with a PING.
+constexpr absl::Duration kIdlePing = absl::Seconds(1);
 
 struct PendingCall {
   size_t script = 0;
@@ -81,12 +84,18 @@ class RedisExecutor::Worker {
         Connect();
         continue;
       }
-      if (WaitForWork(batch)) {
-        FailAll(batch, 0, absl::UnavailableError("redis executor shutting down"));
-        return;
+      switch (WaitForWork(batch)) {
+        case Woke::kStop:
+          FailAll(batch, 0, absl::UnavailableError("redis executor shutting down"));
+          return;
+        case Woke::kIdle:
+          Heartbeat();
+          break;
+        case Woke::kWork:
+          Execute(batch);
+          batch.clear();
+          break;
       }
-      Execute(batch);
-      batch.clear();
     }
   }
 
@@ -104,15 +113,32 @@ class RedisExecutor::Worker {
     return stopping_;
   }
 
-  // Connected: blocks until there is work or Stop; moves the queue into
-  // `batch`. Returns true when stopping.
-  bool WaitForWork(std::vector<PendingCall>& batch) {
+  // Connected: blocks until there is work (moved into `batch`), Stop, or
+  // kIdlePing without a call.
+  enum class Woke { kWork, kStop, kIdle };
+  Woke WaitForWork(std::vector<PendingCall>& batch) {
     MutexLock lock(&mu_);
-    lock.Await([this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return stopping_ || !queue_.empty();
-    });
+    const bool woke = clock().AwaitFor(
+        lock,
+        [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return stopping_ || !queue_.empty();
+        },
+        kIdlePing);
+    if (stopping_) {
+      batch.swap(queue_);
+      return Woke::kStop;
+    }
+    if (!woke) return Woke::kIdle;
     batch.swap(queue_);
-    return stopping_;
+    return Woke::kWork;
+  }
+
+  // An idle connection says nothing when Redis dies or hangs: PING it, so
+  // health follows Redis without traffic.
+  void Heartbeat() {
+    absl::Status s = conn_->SetIoTimeout(executor_.config_.timeout);
+    if (s.ok()) s = conn_->Command({"PING"}).status();
+    if (!s.ok()) Disconnect(s);
   }
 
   // SCRIPT LOAD of every registered script on the current connection.
@@ -223,7 +249,7 @@ class RedisExecutor::Worker {
               "redis ", executor_.where_, ": no reply within the timeout"));
         }
         const size_t unanswered = order.size() - n;
-        counters().sent_unanswered.fetch_add(unanswered, std::memory_order_relaxed);
+        executor_.NoteSentUnanswered(unanswered);
         // Out of the routing (and health) first, so whoever hears of the
         // failure sees the state that goes with it.
         Disconnect(why);
@@ -403,6 +429,17 @@ void RedisExecutor::OnWorkerDisconnected(const absl::Status& why,
       "redis {} unreachable ({}); operations apply on_store_failure until it "
       "is back", where_, last_error_);
   if (listener_) listener_(false);
+}
+
+void RedisExecutor::NoteSentUnanswered(size_t n) {
+  const uint64_t total =
+      counters_.sent_unanswered.fetch_add(n, std::memory_order_relaxed) + n;
+  if (std::optional<uint64_t> suppressed = error_reply_log_.Admit("\x01unanswered")) {
+    Logger("redis")->warn(
+        "redis {}: {} calls were sent but got no reply in time; Redis may still "
+        "run them when it wakes (a permit taken but not granted: the safe "
+        "side); {} such calls so far", where_, n, total);
+  }
 }
 
 void RedisExecutor::NoteErrorReply(absl::string_view text) {

@@ -19,7 +19,8 @@
 // and reconnects in the background. The commands of such calls were already
 // sent, so Redis may still run them when it wakes up (a permit taken but
 // answered DEADLINE_EXCEEDED: the safe side). stats().sent_unanswered counts
-// them; at most one pipeline per worker per hang.
+// them, and a throttled warning logs them; at most one pipeline per worker
+// per hang.
 //
 // Reconnects run on the worker's own thread while it is out of the routing,
 // with capped, jittered exponential backoff after a refused connection and a
@@ -29,7 +30,9 @@
 // (re)connection loads the scripts; a NOSCRIPT reply (SCRIPT FLUSH) reloads
 // them and retries the call once.
 //
-// Health: reachable() is true while at least one worker is connected; the
+// Health: reachable() is true while at least one worker is connected; a
+// connection idle for a second is checked with a PING, so a Redis that died
+// or hung is noticed without traffic. the
 // listener given to Start hears every change (on a worker thread), and each
 // change is logged once with the reason (logger "redis"). last_error() is
 // the reason of the last failure ("NOAUTH ...", "connection refused", ...).
@@ -114,6 +117,8 @@ class RedisExecutor final : public ScriptExecutor {
   void OnWorkerDisconnected(const absl::Status& why, bool was_connected);
   // Counts and logs (throttled) a Redis error reply.
   void NoteErrorReply(absl::string_view text);
+  // Counts and logs (throttled) calls sent whose replies never came.
+  void NoteSentUnanswered(size_t n);
 
   const RedisStorageConfig config_;
   const Clock& clock_;

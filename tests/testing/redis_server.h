@@ -54,6 +54,9 @@ class RedisServer {
   // False after Stop() until Restart().
   bool running() const { return !process_.exited() && process_.pid() > 0; }
 
+  // Sends `signal` to the server (SIGSTOP / SIGCONT: a hung Redis).
+  void Signal(int signal) { process_.Signal(signal); }
+
   // Hard kill (SIGKILL, as in a crash) and wait for the exit. Connections
   // then fail. OK if already stopped; DEADLINE_EXCEEDED if it does not
   // exit within 5 s.
