@@ -1,13 +1,19 @@
 # CrossBridge: the two commands a newcomer needs, plus a few helpers.
 #   make run    install missing Debian packages, build, start the server
 #   make test   install missing Debian packages, build, run the whole suite
+#               (ctest, then every fuzz target for a few seconds)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 CMAKE_FLAGS ?=
 RUN_ARGS ?=
+# libFuzzer: seconds per target for `make fuzz`, and for the short run
+# `make test` ends with.
+FUZZ_SECONDS ?= 60
+TEST_FUZZ_SECONDS ?= 5
+FUZZ_BUILD_DIR ?= build-fuzz
 
-.PHONY: all deps configure build run test bench asan tsan clean
+.PHONY: all deps configure build run test bench asan tsan fuzz fuzz-build soak clean
 
 all: build
 
@@ -25,6 +31,19 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 300
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+
+# The four libFuzzer targets (tests/fuzz), built with clang-14 and
+# ASan+UBSan in their own build directory, each run for FUZZ_SECONDS from
+# the seeds in tests/fuzz/corpus/ (scripts/fuzz.sh).
+fuzz-build: deps
+	@cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DCROSSBRIDGE_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD_DIR) -j$(JOBS) --target fuzzers
+
+fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)
 
 # Load benchmark (not part of ctest): no-op gRPC floor, memory store, Redis
 # store, the Lua script on Redis directly. Knobs: BENCH_CONCURRENCY,
@@ -40,4 +59,4 @@ tsan:
 	$(MAKE) test BUILD_DIR=build-tsan BUILD_TYPE=Debug CMAKE_FLAGS=-DCROSSBRIDGE_TSAN=ON
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan $(FUZZ_BUILD_DIR)

@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/types/span.h"
 #include "common/host_port.h"
 #include "common/names.h"
@@ -190,8 +191,9 @@ bool ParseRedisUrl(absl::string_view url, RedisStorageConfig* out,
   absl::string_view path = slash == absl::string_view::npos
                                ? absl::string_view()
                                : rest.substr(slash + 1);
-  absl::StatusOr<HostPort> hostport =
-      ParseHostPort(rest.substr(0, slash), {.default_port = kDefaultRedisPort});
+  HostPortRules rules;
+  rules.default_port = kDefaultRedisPort;
+  absl::StatusOr<HostPort> hostport = ParseHostPort(rest.substr(0, slash), rules);
   if (!hostport.ok()) {
     *what = std::string(hostport.status().message());
     return false;
@@ -889,7 +891,9 @@ bool IsReservedHealthName(absl::string_view name) {
 }
 
 absl::Status CheckListenAddress(absl::string_view address) {
-  absl::StatusOr<HostPort> hp = ParseHostPort(address, {.allow_port_zero = true});
+  HostPortRules rules;
+  rules.allow_port_zero = true;  // port 0: pick a free one
+  absl::StatusOr<HostPort> hp = ParseHostPort(address, rules);
   if (!hp.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "\"", absl::CHexEscape(address), "\" is not host:port (",
@@ -920,22 +924,56 @@ Config DefaultConfig() {
   return config;
 }
 
+// The 1-based line where a second YAML document starts, if any. A document
+// marker ("---" or "...") at column 0 can only be a marker (block content is
+// indented, and flow content may not hold one), so this is exact.
+std::optional<int> SecondDocumentLine(absl::string_view text) {
+  bool content = false;  // the first document has begun
+  bool ended = false;    // ... and a "..." ended it
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_no;
+    const bool start = absl::StartsWith(line, "---") &&
+                       (line.size() == 3 || line[3] == ' ' || line[3] == '\t' ||
+                        line[3] == '\r');
+    const bool end = absl::StartsWith(line, "...") &&
+                     (line.size() == 3 || line[3] == ' ' || line[3] == '\t' ||
+                      line[3] == '\r');
+    if (start) {
+      if (content || ended) return line_no;
+      content = !absl::StripAsciiWhitespace(line.substr(3)).empty();
+      continue;
+    }
+    if (end) {
+      ended = content || ended;
+      continue;
+    }
+    const absl::string_view stripped = absl::StripLeadingAsciiWhitespace(line);
+    if (stripped.empty() || stripped[0] == '#') continue;
+    if (!content && stripped[0] == '%') continue;  // a directive
+    if (ended) return line_no;
+    content = true;
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<Config> ParseConfig(absl::string_view yaml_text,
                                    absl::string_view filename,
                                    const EnvLookup& env) {
-  std::vector<YAML::Node> docs;
+  // One document only. yaml-cpp 0.7's LoadAll never returns on some inputs
+  // (a lone ","), so the first document is loaded with Load and a second
+  // one is found by its marker.
+  if (std::optional<int> line = SecondDocumentLine(yaml_text)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        filename, ":", *line, ":1: expected a single YAML document, found a second one"));
+  }
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(std::string(yaml_text));
+    doc = YAML::Load(std::string(yaml_text));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(FormatYamlException(filename, e));
   }
-  if (docs.size() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        filename, ":", docs[1].Mark().line + 1, ":", docs[1].Mark().column + 1,
-        ": expected a single YAML document, found ", docs.size()));
-  }
-  return ConfigFromDocument(docs.empty() ? YAML::Node() : docs[0],
-                            std::string(filename), env);
+  return ConfigFromDocument(doc, std::string(filename), env);
 }
 
 absl::StatusOr<Config> LoadConfigFile(const std::string& path,

@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   redis-server
   libcurl4-openssl-dev
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -3,6 +3,8 @@
 #include <sys/time.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
@@ -12,6 +14,77 @@
 namespace crossbridge {
 namespace {
 
+redisReply* NewReply(const redisReadTask* task, int type) {
+  auto* r = static_cast<redisReply*>(calloc(1, sizeof(redisReply)));
+  if (r == nullptr) return nullptr;
+  r->type = type;
+  if (task->parent != nullptr) {
+    auto* parent = static_cast<redisReply*>(task->parent->obj);
+    parent->element[task->idx] = r;
+  }
+  return r;
+}
+
+void Refuse(const redisReadTask* task, std::string why) {
+  // The reader's privdata is reachable from no task; the root task's is.
+  const redisReadTask* root = task;
+  while (root->parent != nullptr) root = root->parent;
+  if (auto* reason = static_cast<std::string*>(root->privdata)) *reason = std::move(why);
+}
+
+void* CreateString(const redisReadTask* task, char* str, size_t len) {
+  if (len > kMaxReplyStringBytes) {
+    Refuse(task, absl::StrCat("a string of ", len, " bytes (limit ",
+                              kMaxReplyStringBytes, ")"));
+    return nullptr;
+  }
+  char* buf = static_cast<char*>(malloc(len + 1));
+  if (buf == nullptr) return nullptr;
+  redisReply* r = NewReply(task, task->type);
+  if (r == nullptr) {
+    free(buf);
+    return nullptr;
+  }
+  memcpy(buf, str, len);
+  buf[len] = '\0';
+  r->str = buf;
+  r->len = len;
+  return r;
+}
+
+void* CreateArray(const redisReadTask* task, int elements) {
+  if (elements > kMaxReplyElements) {
+    Refuse(task, absl::StrCat("an array of ", elements, " elements (limit ",
+                              kMaxReplyElements, ")"));
+    return nullptr;
+  }
+  redisReply* r = NewReply(task, REDIS_REPLY_ARRAY);
+  if (r == nullptr) return nullptr;
+  if (elements > 0) {
+    r->element = static_cast<redisReply**>(calloc(elements, sizeof(redisReply*)));
+    if (r->element == nullptr) {
+      if (task->parent != nullptr) {
+        static_cast<redisReply*>(task->parent->obj)->element[task->idx] = nullptr;
+      }
+      free(r);
+      return nullptr;
+    }
+  }
+  r->elements = elements;
+  return r;
+}
+
+void* CreateInteger(const redisReadTask* task, long long value) {
+  redisReply* r = NewReply(task, REDIS_REPLY_INTEGER);
+  if (r != nullptr) r->integer = value;
+  return r;
+}
+
+void* CreateNil(const redisReadTask* task) { return NewReply(task, REDIS_REPLY_NIL); }
+
+redisReplyObjectFunctions kBoundedReplies = {CreateString, CreateArray, CreateInteger,
+                                             CreateNil, freeReplyObject};
+
 // At least 1 ms: hiredis treats a zero timeout as "block forever".
 timeval AtLeastOneMs(absl::Duration d) {
   if (d < absl::Milliseconds(1)) d = absl::Milliseconds(1);
@@ -19,6 +92,13 @@ timeval AtLeastOneMs(absl::Duration d) {
 }
 
 }  // namespace
+
+const redisReplyObjectFunctions* BoundedReplyFunctions() { return &kBoundedReplies; }
+
+RedisConnection::RedisConnection(ContextPtr context) : context_(std::move(context)) {
+  context_->reader->fn = &kBoundedReplies;
+  context_->reader->privdata = &refused_;
+}
 
 absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
     const RedisEndpoint& endpoint) {
@@ -123,6 +203,9 @@ absl::string_view RedisConnection::ErrorText(const redisReply& reply) {
 
 absl::Status RedisConnection::IoError() const {
   const redisContext* c = context_.get();
+  if (!refused_.empty()) {
+    return absl::DataLossError(absl::StrCat("redis: refused a reply: ", refused_));
+  }
   if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
     return absl::DeadlineExceededError("redis: timed out");
   }

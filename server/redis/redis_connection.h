@@ -34,6 +34,17 @@ struct RedisReplyDeleter {
 };
 using ReplyPtr = std::unique_ptr<redisReply, RedisReplyDeleter>;
 
+// Replies larger than any CrossBridge script sends are refused while they
+// are read, before anything is allocated for them: hiredis 0.14 would
+// calloc() an array of whatever length a broken or hostile Redis announces
+// ("*2000000000") and abort the process when that fails.
+inline constexpr int kMaxReplyElements = 1024;
+inline constexpr size_t kMaxReplyStringBytes = 1 << 20;
+// hiredis reader callbacks that build ordinary redisReply trees (freed by
+// freeReplyObject) within the bounds above. When the reader's privdata is a
+// std::string*, the reason a reply was refused is written there.
+const redisReplyObjectFunctions* BoundedReplyFunctions();
+
 struct RedisEndpoint {
   std::string host = "127.0.0.1";
   int port = 6379;
@@ -68,12 +79,13 @@ class RedisConnection {
   static absl::string_view ErrorText(const redisReply& reply);
 
  private:
-  explicit RedisConnection(ContextPtr context) : context_(std::move(context)) {}
+  explicit RedisConnection(ContextPtr context);
 
   absl::Status IoError() const;
 
   ContextPtr context_;
   absl::Duration io_timeout_ = absl::ZeroDuration();  // last one set
+  std::string refused_;  // why the reader refused a reply (BoundedReplyFunctions)
 };
 
 }  // namespace crossbridge

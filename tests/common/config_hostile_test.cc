@@ -82,6 +82,33 @@ TEST(DeepYamlTest, NestingIsReportedAsSuch) {
                           HasSubstr("YAML nested deeper than 500 levels")));
 }
 
+// Found by config_fuzz: yaml-cpp 0.7's LoadAll never returned on a lone ","
+// (the server hung in --check-config and at startup).
+TEST(FuzzRegressionTest, StrayFlowCommaDoesNotHang) {
+  for (const char* text : {",", "a: 1\n,", ",\n---\n,", "[,", "{a: ,}"}) {
+    absl::StatusOr<Config> c = Parse(text);  // returns (no hang)
+    if (!c.ok()) {
+      EXPECT_THAT(c, StatusIs(absl::StatusCode::kInvalidArgument,
+                              StartsWith("crossbridge.yml:")))
+          << text;
+    }
+  }
+}
+
+TEST(FuzzRegressionTest, SecondDocumentsAreFoundByTheirMarker) {
+  EXPECT_THAT(Parse("server: {}\n---\nserver: {}\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("crossbridge.yml:2:1: expected a single YAML document")));
+  EXPECT_THAT(Parse("server: {}\n...\nlogging: {}\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("crossbridge.yml:3:1: expected a single")));
+  // One document with markers, comments and directives is fine.
+  EXPECT_THAT(Parse("%YAML 1.2\n# c\n---\nserver: {}\n...\n# end\n"), IsOk());
+  EXPECT_THAT(Parse("--- {server: {}}\n"), IsOk());
+  // "---" inside an indented block scalar is content, not a marker.
+  EXPECT_THAT(Parse("server:\n  listen_address: \"127.0.0.1:1\"\n# ---\n"), IsOk());
+}
+
 TEST(ReservedNamesTest, ProvidersCannotTakeTheServersOwnHealthNames) {
   for (const char* name : {"redis", "crossbridge.v1.RateLimiter", "crossbridge.x"}) {
     absl::StatusOr<Config> c = Parse(absl::StrCat(

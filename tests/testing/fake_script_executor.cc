@@ -18,7 +18,9 @@ struct ReaderDeleter {
 }  // namespace
 
 absl::StatusOr<ReplyPtr> ParseResp(absl::string_view resp) {
-  std::unique_ptr<redisReader, ReaderDeleter> reader(redisReaderCreate());
+  // The reader the server's connections use: bounded like theirs.
+  std::unique_ptr<redisReader, ReaderDeleter> reader(redisReaderCreateWithFunctions(
+      const_cast<redisReplyObjectFunctions*>(BoundedReplyFunctions())));
   if (redisReaderFeed(reader.get(), resp.data(), resp.size()) != REDIS_OK) {
     return absl::InvalidArgumentError("RESP: the reader refused the bytes");
   }
@@ -79,6 +81,11 @@ void FakeScriptExecutor::AnswerAlways(std::function<Answer(const Call&)> answer)
 std::vector<FakeScriptExecutor::Call> FakeScriptExecutor::calls() const {
   MutexLock lock(&mu_);
   return calls_;
+}
+
+void FakeScriptExecutor::ClearCalls() {
+  MutexLock lock(&mu_);
+  calls_.clear();
 }
 
 std::vector<std::string> FakeScriptExecutor::scripts() const {

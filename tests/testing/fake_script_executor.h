@@ -27,8 +27,9 @@
 
 namespace crossbridge::testing {
 
-// RESP bytes as one redisReply tree. INVALID_ARGUMENT if the bytes are not
-// exactly one complete reply.
+// RESP bytes as one redisReply tree, read with the server's bounded reader
+// (BoundedReplyFunctions). INVALID_ARGUMENT if the bytes are not exactly
+// one complete reply, or one beyond those bounds.
 absl::StatusOr<ReplyPtr> ParseResp(absl::string_view resp);
 
 class FakeScriptExecutor final : public ScriptExecutor {
@@ -51,6 +52,8 @@ class FakeScriptExecutor final : public ScriptExecutor {
   void AnswerAlways(std::function<Answer(const Call&)> answer);
 
   std::vector<Call> calls() const;
+  // Forgets the calls recorded so far (long runs: the fuzzer).
+  void ClearCalls();
   // The sources given to Register, by script index.
   std::vector<std::string> scripts() const;
 
