@@ -51,6 +51,13 @@ fuzz: fuzz-build
 bench: build
 	bench/run.sh $(BUILD_DIR)
 
+# Both backends at half their peak for SOAK_MINUTES (default 30), Redis
+# restarted every 5 minutes, RSS slope printed (bench/soak.sh). Not part of
+# make test.
+SOAK_MINUTES ?= 30
+soak: build
+	SOAK_MINUTES=$(SOAK_MINUTES) bench/soak.sh $(BUILD_DIR)
+
 # Sanitizer suites, each in its own build directory.
 asan:
 	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS=-DCROSSBRIDGE_ASAN=ON

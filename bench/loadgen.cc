@@ -3,8 +3,11 @@
 //   loadgen --mode grpc  --target HOST:PORT [flags]
 //   loadgen --mode redis --redis-url redis://127.0.0.1:PORT/0 [flags]
 //
-// Keeps exactly --concurrency requests in flight: every completion issues the
-// next request. Keys "k<i>" are picked uniformly from --keys. Latency is
+// Closed loop (default): keeps exactly --concurrency requests in flight,
+// every completion issues the next request. Paced (grpc, --rate R): issues
+// R requests a second, at most --concurrency in flight; a request that finds
+// every slot busy is not sent and is counted as "skipped" (the server fell
+// behind the rate). Keys "k<i>" are picked uniformly from --keys. Latency is
 // measured per request from issue to completion; requests completing inside
 // the measured window (after --warmup-s, for --duration-s) count. Errors are
 // counted separately and never as throughput; a refused permit
@@ -60,6 +63,7 @@ constexpr char kUsage[] =
     "  --window-s S              redis: bucket window seconds (60)\n"
     "  --channels N              grpc: channels/connections (2)\n"
     "  --deadline-ms MS          grpc: per-call deadline, 0 = none (1000)\n"
+    "  --rate R                  grpc: paced at R requests/s (0 = closed loop)\n"
     "  --redis-connections N     redis: pipelined connections (2)\n"
     "  --label NAME              name printed with the result\n"
     "  --json                    print the result as one JSON object\n";
@@ -78,6 +82,7 @@ struct Flags {
   double window_s = 60;
   int channels = 2;
   int deadline_ms = 1000;
+  double rate = 0;
   int redis_connections = 2;
   std::string label;
   bool json = false;
@@ -143,6 +148,8 @@ Flags ParseFlags(int argc, char** argv) {
       f.channels = static_cast<int>(num(1));
     } else if (arg == "--deadline-ms") {
       f.deadline_ms = static_cast<int>(num(0));
+    } else if (arg == "--rate") {
+      f.rate = num(0);
     } else if (arg == "--redis-connections") {
       f.redis_connections = static_cast<int>(num(1));
     } else if (arg == "--label") {
@@ -200,6 +207,9 @@ class Run {
         std::chrono::duration_cast<std::chrono::nanoseconds>(done - issued).count()));
   }
 
+  // A paced request that found no free slot.
+  void Skip() { skipped_.fetch_add(1, std::memory_order_relaxed); }
+
   void Report(const std::string& mode) const {
     const uint64_t ok = hist_.Count();
     const double rps = static_cast<double>(ok) / flags_.duration_s;
@@ -218,19 +228,21 @@ class Run {
           "{\"label\":\"%s\",\"mode\":\"%s\",\"concurrency\":%d,\"duration_s\":%g,"
           "\"keys\":%d,\"cost\":%u,\"requests\":%llu,\"rps\":%.1f,\"p50_us\":%.1f,"
           "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"errors\":%llu,"
-          "\"refused\":%llu,\"first_error\":\"%s\"}\n",
+          "\"refused\":%llu,\"skipped\":%llu,\"first_error\":\"%s\"}\n",
           JsonEscape(flags_.label).c_str(), mode.c_str(), flags_.concurrency,
           flags_.duration_s, flags_.keys, flags_.cost,
           static_cast<unsigned long long>(ok), rps, p50, p99, p999, max,
           static_cast<unsigned long long>(errors),
           static_cast<unsigned long long>(refused_.load()),
+          static_cast<unsigned long long>(skipped_.load()),
           JsonEscape(first_error).c_str());
     } else {
       std::printf(
           "%-16s %10.0f req/s  p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  "
-          "errors %llu%s%s\n",
+          "errors %llu  skipped %llu%s%s\n",
           flags_.label.c_str(), rps, p50, p99, p999,
           static_cast<unsigned long long>(errors),
+          static_cast<unsigned long long>(skipped_.load()),
           first_error.empty() ? "" : "  first: ", first_error.c_str());
     }
     std::fflush(stdout);
@@ -263,6 +275,7 @@ class Run {
   Histogram hist_;
   std::atomic<uint64_t> errors_{0};
   std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> skipped_{0};
   mutable std::mutex error_mu_;
   std::string first_error_;
 };
@@ -290,13 +303,20 @@ class GrpcLoad {
       channels_.push_back(std::move(channel));
     }
     slots_.resize(flags_.concurrency);
-    outstanding_ = flags_.concurrency;
-    run_.Begin();
     for (int i = 0; i < flags_.concurrency; ++i) {
       slots_[i].stub = stubs_[i % stubs_.size()].get();
       slots_[i].request.set_operation(flags_.operation);
       slots_[i].request.set_cost(flags_.cost);
-      Issue(slots_[i]);
+    }
+    run_.Begin();
+    if (flags_.rate > 0) {
+      Pace();
+    } else {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        outstanding_ = flags_.concurrency;
+      }
+      for (Slot& slot : slots_) Issue(slot);
     }
     std::unique_lock<std::mutex> lock(mu_);
     // Calls end by the deadline at the latest; leave generous slack.
@@ -342,12 +362,44 @@ class GrpcLoad {
       std::string error = std::to_string(status.error_code()) + ": " + status.error_message();
       run_.Complete(slot.issued, now, false, false, &error);
     }
-    if (run_.Running(now)) {
+    if (flags_.rate <= 0 && run_.Running(now)) {
       Issue(slot);
       return;
     }
     std::lock_guard<std::mutex> lock(mu_);
+    if (flags_.rate > 0) free_.push_back(&slot);
     if (--outstanding_ == 0) done_cv_.notify_all();
+  }
+
+  // Paced: every millisecond, sends what the rate says is due on free slots.
+  void Pace() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (Slot& slot : slots_) free_.push_back(&slot);
+    }
+    const Clock::time_point start = Clock::now();
+    uint64_t sent = 0;
+    for (Clock::time_point now = start; run_.Running(now); now = Clock::now()) {
+      const double elapsed = std::chrono::duration<double>(now - start).count();
+      const uint64_t due = static_cast<uint64_t>(elapsed * flags_.rate);
+      for (; sent < due; ++sent) {
+        Slot* slot = nullptr;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (!free_.empty()) {
+            slot = free_.back();
+            free_.pop_back();
+            ++outstanding_;
+          }
+        }
+        if (slot == nullptr) {
+          run_.Skip();
+        } else {
+          Issue(*slot);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
 
   const Flags& flags_;
@@ -358,6 +410,7 @@ class GrpcLoad {
   std::mutex mu_;
   std::condition_variable done_cv_;
   int outstanding_ = 0;
+  std::vector<Slot*> free_;  // paced: slots without a call in flight
 };
 
 // ---- redis -----------------------------------------------------------------

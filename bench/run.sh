@@ -36,83 +36,10 @@ done
 command -v redis-server >/dev/null || { echo "bench: redis-server not installed" >&2; exit 1; }
 command -v jq >/dev/null || { echo "bench: jq not installed" >&2; exit 1; }
 
-# The configs below are the whole truth: no CROSSBRIDGE_* override from the
-# caller's environment reaches the servers.
-while read -r var; do unset "$var"; done < <(compgen -e | grep '^CROSSBRIDGE_' || true)
-
-TMP=$(mktemp -d -t crossbridge-bench.XXXXXX)
-PIDS=()
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Stops one process started here and forgets it.
-stop_pid() {
-  local pid=$1 keep=() p
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-  PIDS=("${keep[@]+"${keep[@]}"}")
-}
-
-# start_server NAME CMD...: starts CMD, waits for its CROSSBRIDGE_LISTENING
-# line. Sets SERVER_PID and SERVER_ADDR, or SERVER_ERR and returns 1.
-start_server() {
-  local name=$1; shift
-  SERVER_PID='' SERVER_ADDR='' SERVER_ERR=''
-  : >"$TMP/$name.out"
-  "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-  SERVER_PID=$!
-  PIDS+=("$SERVER_PID")
-  for _ in $(seq 100); do
-    if SERVER_ADDR=$(awk '/^CROSSBRIDGE_LISTENING /{print $2; exit}' "$TMP/$name.out") &&
-       [[ -n $SERVER_ADDR ]]; then
-      return 0
-    fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      wait "$SERVER_PID" 2>/dev/null || true
-      SERVER_ERR=$(grep -v '^[[:space:]]*$' "$TMP/$name.err" | head -n 3 | tr '\n' ' ')
-      SERVER_ERR=${SERVER_ERR:-exited without a LISTENING line}
-      stop_pid "$SERVER_PID"
-      return 1
-    fi
-    sleep 0.1
-  done
-  SERVER_ERR="no LISTENING line within 10 s"
-  stop_pid "$SERVER_PID"
-  return 1
-}
-
-# ---- redis -------------------------------------------------------------------
-REDIS_PORT='' REDIS_PID=''
-for _ in $(seq 10); do
-  port=$((20000 + RANDOM % 40000))
-  ss -Htln "sport = :$port" | grep -q . && continue
-  redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-    --protected-mode yes --dir "$TMP" --logfile "$TMP/redis.log" &
-  REDIS_PID=$!
-  PIDS+=("$REDIS_PID")
-  for _ in $(seq 50); do
-    [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]] && { REDIS_PORT=$port; break; }
-    kill -0 "$REDIS_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [[ -n $REDIS_PORT ]] && break
-  stop_pid "$REDIS_PID"
-done
-[[ -n $REDIS_PORT ]] || { echo "bench: cannot start redis-server" >&2; exit 1; }
+# Shared with soak.sh: the temporary folder, process bookkeeping, starting
+# servers and redis-server (bench/lib.sh).
+source "$(dirname "$0")/lib.sh"
+start_redis || { echo "bench: cannot start redis-server" >&2; exit 1; }
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
