@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
+#include "tests/testing/sanitizers.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/wait.h"
@@ -39,11 +40,7 @@ using ::crossbridge::testing::WaitFor;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kSlowdown = 4;
-#else
-constexpr int kSlowdown = 1;
-#endif
+using ::crossbridge::testing::kSlowdown;
 
 constexpr char kQuickDrain[] =
     "server: {drain_grace_seconds: 0.2, shutdown_timeout_seconds: 1}\n";

@@ -21,7 +21,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
+#include "tests/testing/permit_load.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/sanitizers.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/wait.h"
@@ -30,6 +32,8 @@ namespace crossbridge {
 namespace {
 
 using ::crossbridge::testing::IsOk;
+using ::crossbridge::testing::PermitLoad;
+using ::crossbridge::testing::WaitForHealth;
 using ::crossbridge::testing::RedisServer;
 using ::crossbridge::testing::RedisServerOptions;
 using ::crossbridge::testing::ServerProcess;
@@ -37,14 +41,13 @@ using ::crossbridge::testing::WaitFor;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kSlowdown = 4;
-#else
-constexpr int kSlowdown = 1;
-#endif
+using ::crossbridge::testing::kSlowdown;
+
+// The three store-failure policies the load spreads over.
+const std::vector<std::string> kOps = {"op_allow", "op_deny", "op_local"};
 
 const absl::Duration kTimeout = absl::Milliseconds(100 * kSlowdown);
-// What the issue allows on top of the store timeout for a whole call.
+// What a whole call may take beyond the store timeout.
 const absl::Duration kBound = kTimeout + absl::Milliseconds(50 * kSlowdown);
 
 std::string Config(const std::string& url, int connections = 2) {
@@ -78,73 +81,14 @@ std::unique_ptr<Client> MakeClient(const std::string& target,
   return client.ok() ? std::move(*client) : nullptr;
 }
 
-bool WaitForHealth(Client& client, absl::string_view service, ServingStatus want,
-                   absl::Duration timeout = absl::Seconds(5)) {
-  return WaitFor(
-      [&] {
-        absl::StatusOr<ServingStatus> s = client.CheckHealth(service);
-        return s.ok() && *s == want;
-      },
-      timeout, absl::Milliseconds(5));
-}
-
-// Calls from several threads over the three policies until Stop(),
-// recording what each got and how long it took.
-class Load {
- public:
-  struct Outcome {
-    std::string op;
-    absl::StatusCode code;
-    bool allowed;
-    absl::Duration took;
-    absl::Time at;
-    std::string message;  // of an error
-  };
-
-  Load(Client& client, int threads) {
-    for (int t = 0; t < threads; ++t) {
-      threads_.emplace_back([this, &client, t] {
-        const std::vector<std::string> ops = {"op_allow", "op_deny", "op_local"};
-        std::vector<Outcome> mine;
-        for (int i = 0; !stop_.load() && i < 1'000'000; ++i) {
-          const std::string& op = ops[(t + i) % ops.size()];
-          const absl::Time start = absl::Now();
-          absl::StatusOr<Permit> p =
-              client.AcquirePermit(op, absl::StrCat("client:", t, ":", i % 16));
-          mine.push_back({op, p.status().code(), p.ok() && p->allowed,
-                          absl::Now() - start, start,
-                          std::string(p.status().message().substr(0, 200))});
-        }
-        std::lock_guard<std::mutex> lock(mu_);
-        outcomes_.insert(outcomes_.end(), mine.begin(), mine.end());
-      });
-    }
-  }
-  ~Load() { Stop(); }
-
-  const std::vector<Outcome>& Stop() {
-    stop_ = true;
-    for (auto& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-    return outcomes_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::vector<Outcome> outcomes_;
-};
-
 // Every outcome is within the bound and what its policy allows; returns how
 // many calls in [from, to) were answered by the failure policy (deny:
 // UNAVAILABLE), to show the fault was really seen.
-int CheckOutcomes(const std::vector<Load::Outcome>& outcomes, absl::Time from,
+int CheckOutcomes(const std::vector<PermitLoad::Outcome>& outcomes, absl::Time from,
                   absl::Time to) {
   int late = 0, wrong = 0, denied_in_window = 0;
   absl::Duration worst;
-  for (const Load::Outcome& o : outcomes) {
+  for (const PermitLoad::Outcome& o : outcomes) {
     worst = std::max(worst, o.took);
     if (o.took > kBound) ++late;
     const bool ok = o.code == absl::StatusCode::kOk ||
@@ -206,7 +150,7 @@ class RedisFaultTest : public ::testing::Test {
 TEST_F(RedisFaultTest, RedisStoppedForThreeSecondsThenContinued) {
   Start();
   ASSERT_TRUE(WaitForHealth(*client_, "redis", ServingStatus::kServing));
-  Load load(*client_, 8);
+  PermitLoad load({client_.get()}, 8, kOps);
   absl::SleepFor(absl::Milliseconds(300));
   redis_->Signal(SIGSTOP);
   const absl::Time stopped = absl::Now();
@@ -214,7 +158,7 @@ TEST_F(RedisFaultTest, RedisStoppedForThreeSecondsThenContinued) {
   redis_->Signal(SIGCONT);
   const absl::Time continued = absl::Now();
   const absl::Duration resume = TimeToResume(*client_, continued);
-  const std::vector<Load::Outcome>& outcomes = load.Stop();
+  const std::vector<PermitLoad::Outcome>& outcomes = load.Stop();
   EXPECT_GT(CheckOutcomes(outcomes, stopped + absl::Milliseconds(200), continued), 10);
   EXPECT_LT(resume, absl::Seconds(1)) << "resumed after " << absl::FormatDuration(resume);
   // The calls that were on the wire when Redis stopped are counted.
@@ -224,14 +168,14 @@ TEST_F(RedisFaultTest, RedisStoppedForThreeSecondsThenContinued) {
 TEST_F(RedisFaultTest, RedisBusyInDebugSleep) {
   Start();
   ASSERT_TRUE(WaitForHealth(*client_, "redis", ServingStatus::kServing));
-  Load load(*client_, 8);
+  PermitLoad load({client_.get()}, 8, kOps);
   absl::SleepFor(absl::Milliseconds(200));
   const absl::Time slept = absl::Now();
   std::thread sleeper([&] { (void)redis_->Command({"DEBUG", "SLEEP", "2"}); });
   sleeper.join();  // returns when Redis wakes
   const absl::Time woke = absl::Now();
   const absl::Duration resume = TimeToResume(*client_, woke);
-  const std::vector<Load::Outcome>& outcomes = load.Stop();
+  const std::vector<PermitLoad::Outcome>& outcomes = load.Stop();
   EXPECT_GT(CheckOutcomes(outcomes, slept + absl::Milliseconds(300), woke), 10);
   EXPECT_LT(resume, absl::Seconds(1));
 }
@@ -239,7 +183,7 @@ TEST_F(RedisFaultTest, RedisBusyInDebugSleep) {
 TEST_F(RedisFaultTest, ConnectionsKilledInALoop) {
   Start();
   ASSERT_TRUE(WaitForHealth(*client_, "redis", ServingStatus::kServing));
-  Load load(*client_, 8);
+  PermitLoad load({client_.get()}, 8, kOps);
   const absl::Time first_kill = absl::Now();
   for (int i = 0; i < 40; ++i) {
     ASSERT_THAT(redis_->Command({"CLIENT", "KILL", "TYPE", "normal"}), IsOk());
@@ -247,13 +191,13 @@ TEST_F(RedisFaultTest, ConnectionsKilledInALoop) {
   }
   const absl::Time last_kill = absl::Now();
   const absl::Duration resume = TimeToResume(*client_, last_kill);
-  const std::vector<Load::Outcome>& outcomes = load.Stop();
+  const std::vector<PermitLoad::Outcome>& outcomes = load.Stop();
   CheckOutcomes(outcomes, first_kill, last_kill);
   EXPECT_LT(resume, absl::Seconds(1));
   // Between the kills the connections came back and served: most calls
   // during the loop were answered by Redis, not by the policy.
   int deny_ok = 0;
-  for (const Load::Outcome& o : outcomes) {
+  for (const PermitLoad::Outcome& o : outcomes) {
     deny_ok += o.op == "op_deny" && o.at > first_kill && o.at < last_kill &&
                o.code == absl::StatusCode::kOk;
   }
@@ -265,7 +209,7 @@ TEST_F(RedisFaultTest, BucketOverwrittenWithAnotherTypeUnderLoad) {
   ASSERT_TRUE(WaitForHealth(*client_, "redis", ServingStatus::kServing));
   // Drain a deny bucket of capacity 5, then keep overwriting it.
   ASSERT_THAT(redis_->Command({"SET", "cb:v2:bucket:{op_local:victim}", "garbage"}), IsOk());
-  Load load(*client_, 4);
+  PermitLoad load({client_.get()}, 4, kOps);
   std::atomic<bool> stop{false};
   std::atomic<int> local_allowed{0}, deny_unavailable{0}, other{0};
   std::thread victim([&] {
@@ -358,12 +302,12 @@ TEST_F(RedisFaultTest, MaxmemoryWithNoevictionAnswersByPolicyAndLogsOomOnce) {
   ASSERT_THAT(redis_->Command({"CONFIG", "SET", "maxmemory", "1mb"}), IsOk());
   ASSERT_THAT(client_->AcquirePermit("op_deny", "k"),
               testing::StatusIs(absl::StatusCode::kUnavailable, HasSubstr("OOM")));
-  Load load(*client_, 4);
+  PermitLoad load({client_.get()}, 4, kOps);
   absl::SleepFor(absl::Milliseconds(500));
-  const std::vector<Load::Outcome>& outcomes = load.Stop();
+  const std::vector<PermitLoad::Outcome>& outcomes = load.Stop();
   CheckOutcomes(outcomes, absl::InfinitePast(), absl::InfiniteFuture());
   int allow_allowed = 0;
-  for (const Load::Outcome& o : outcomes) allow_allowed += o.op == "op_allow" && o.allowed;
+  for (const PermitLoad::Outcome& o : outcomes) allow_allowed += o.op == "op_allow" && o.allowed;
   EXPECT_GT(allow_allowed, 5);  // beyond capacity: failing open
   const std::string logs = server_->Logs();
   size_t oom_lines = 0;
@@ -411,15 +355,15 @@ TEST(ReplicaFailoverTest, RoundRobinMovesCallsToTheSurvivors) {
                               ServingStatus::kServing));
   }
   std::unique_ptr<Client> client = MakeClient(target, "round_robin");
-  Load load(*client, 8);
+  PermitLoad load({client.get()}, 8, kOps);
   absl::SleepFor(absl::Milliseconds(400));
   replicas[1].Signal(SIGKILL);
   const absl::Time killed = absl::Now();
   absl::SleepFor(absl::Milliseconds(1200));
-  const std::vector<Load::Outcome>& outcomes = load.Stop();
+  const std::vector<PermitLoad::Outcome>& outcomes = load.Stop();
   const absl::Duration deadline = absl::Seconds(2) + absl::Milliseconds(200 * kSlowdown);
   int errors_at_kill = 0, errors_later = 0, ok_later = 0;
-  for (const Load::Outcome& o : outcomes) {
+  for (const PermitLoad::Outcome& o : outcomes) {
     EXPECT_LT(o.took, deadline);
     if (o.at + o.took < killed) {  // ended before the kill
       EXPECT_EQ(o.code, absl::StatusCode::kOk) << o.message;

@@ -14,7 +14,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
+#include "tests/testing/permit_load.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/sanitizers.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
 
@@ -22,14 +24,12 @@ namespace crossbridge {
 namespace {
 
 using ::crossbridge::testing::IsOk;
+using ::crossbridge::testing::PermitLoad;
+using ::crossbridge::testing::WaitForHealth;
 using ::crossbridge::testing::RedisServer;
 using ::crossbridge::testing::ServerProcess;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kSlowdown = 4;
-#else
-constexpr int kSlowdown = 1;
-#endif
+using ::crossbridge::testing::kSlowdown;
 
 std::string FleetConfig(const RedisServer& redis) {
   return absl::StrReplaceAll(R"(
@@ -76,17 +76,6 @@ class RedisFleetTest : public ::testing::Test {
     }
   }
 
-  static bool WaitForHealth(Client& client, absl::string_view service,
-                            ServingStatus want, absl::Duration timeout) {
-    absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      absl::StatusOr<ServingStatus> s = client.CheckHealth(service);
-      if (s.ok() && *s == want) return true;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    return false;
-  }
-
   std::unique_ptr<RedisServer> redis_;
   std::vector<ServerProcess> servers_;
   std::vector<std::unique_ptr<Client>> clients_;
@@ -131,33 +120,9 @@ TEST_F(RedisFleetTest, RedisKilledUnderLoadThenRestarted) {
   StartServers(2);
   const absl::Duration bound = absl::Milliseconds((100 + 50) * kSlowdown);
 
-  struct Outcome {
-    std::string op;
-    absl::StatusCode code;
-    bool allowed;
-    absl::Duration took;
-    absl::Time at;
-  };
-  std::mutex mu;
-  std::vector<Outcome> outcomes;
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  const std::vector<std::string> ops = {"op_allow", "op_deny", "op_local"};
-  for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&, t] {
-      Client& client = *clients_[t % clients_.size()];
-      for (int i = 0; !stop.load() && i < 100000; ++i) {
-        const std::string& op = ops[(t + i) % ops.size()];
-        absl::Time start = absl::Now();
-        absl::StatusOr<Permit> p =
-            client.AcquirePermit(op, absl::StrCat("client:", t));
-        Outcome o{op, p.status().code(), p.ok() && p->allowed,
-                  absl::Now() - start, start};
-        std::lock_guard<std::mutex> lock(mu);
-        outcomes.push_back(o);
-      }
-    });
-  }
+  std::vector<Client*> clients;
+  for (auto& c : clients_) clients.push_back(c.get());
+  PermitLoad load(clients, 8, {"op_allow", "op_deny", "op_local"});
   absl::SleepFor(absl::Milliseconds(300));
   ASSERT_THAT(redis_->Stop(), IsOk());
   const absl::Time killed = absl::Now();
@@ -189,13 +154,12 @@ TEST_F(RedisFleetTest, RedisKilledUnderLoadThenRestarted) {
     }
   }
   EXPECT_TRUE(deny_ok_again);
-  stop.store(true);
-  for (auto& t : threads) t.join();
+  const std::vector<PermitLoad::Outcome>& outcomes = load.Stop();
   EXPECT_NE(*redis_->Command({"DBSIZE"}), "0");
 
   // Every call answered within the store timeout + 50 ms, by its policy.
   int during = 0, deny_unavailable = 0, allow_allowed = 0, local_answered = 0;
-  for (const Outcome& o : outcomes) {
+  for (const PermitLoad::Outcome& o : outcomes) {
     EXPECT_LT(o.took, bound) << o.op << " took " << absl::FormatDuration(o.took);
     EXPECT_TRUE(o.code == absl::StatusCode::kOk ||
                 (o.op == "op_deny" && o.code == absl::StatusCode::kUnavailable))

@@ -19,6 +19,7 @@
 #include "server/redis/redis_executor.h"
 #include "server/store/memory_store.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/sanitizers.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/wait.h"
 
@@ -31,12 +32,7 @@ using ::crossbridge::testing::StatusIs;
 using ::crossbridge::testing::WaitFor;
 using ::testing::HasSubstr;
 
-// Sanitizer builds run several times slower; deadlines stretch with them.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kSlowdown = 4;
-#else
-constexpr int kSlowdown = 1;
-#endif
+using ::crossbridge::testing::kSlowdown;
 
 RedisStorageConfig StoreConfig(const RedisServer& redis) {
   RedisStorageConfig c;
