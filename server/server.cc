@@ -16,12 +16,12 @@
 #include "server/health/memory_outcome_store.h"
 #include "server/health/redis_outcome_store.h"
 #include "server/rate_limiter.h"
+#include "server/redis/redis_executor.h"
 #include "server/retry/budget_store.h"
 #include "server/retry/retry_advisor.h"
 #include "server/service/health_reporter_service.h"
 #include "server/service/rate_limiter_service.h"
 #include "server/service/retry_advisor_service.h"
-#include "server/redis/redis_executor.h"
 #include "server/store/memory_store.h"
 #include "server/store/redis_store.h"
 
@@ -147,7 +147,7 @@ class ServerImpl final : public Server {
     log->info("draining: health NOT_SERVING, still serving for {}",
               absl::FormatDuration(config_->server.drain_grace));
     {
-      MutexLock lock(&drain_mu_);
+      MutexLock lock(&drain_mu_);  // a sleep on the injected clock
       clock_.AwaitFor(lock, [] { return false; }, config_->server.drain_grace);
     }
     log->info("closing the listener; in-flight calls have {} to finish",

@@ -150,6 +150,43 @@ TEST(RetryTest, TwoFailuresThenSuccessTakesThreeAttemptsWithinBounds) {
   EXPECT_FALSE(report.used_local_limiter);
 }
 
+// The whole retry loop runs on the injected clock: attempts that take
+// simulated time and backoffs that take none of the real kind leave every
+// deadline figure exact.
+TEST(RetryTest, TheDeadlineArithmeticRunsOnTheInjectedClock) {
+  FakeClock clock(Recording());
+  std::unique_ptr<Client> client = MakeClient(clock);
+  const absl::Time start = clock.MonotonicNow();
+  std::vector<absl::Duration> remaining_seen;
+  CallOptions options;
+  options.deadline = absl::Seconds(2);
+  CallReport report;
+  absl::StatusOr<int> r = client->Retry<int>(
+      [&](const AttemptInfo& a) -> absl::StatusOr<int> {
+        remaining_seen.push_back(a.remaining);
+        clock.Advance(absl::Milliseconds(300));  // a slow attempt
+        return HttpError(503, "busy");
+      },
+      options, &report);
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_EQ(remaining_seen.size(), static_cast<size_t>(report.attempts));
+  absl::Duration elapsed;
+  for (int k = 0; k < report.attempts; ++k) {
+    EXPECT_EQ(remaining_seen[k], absl::Seconds(2) - elapsed) << k;
+    elapsed += absl::Milliseconds(300);
+    if (k < static_cast<int>(report.delays.size())) elapsed += report.delays[k];
+  }
+  EXPECT_EQ(clock.MonotonicNow() - start, elapsed);
+  EXPECT_EQ(report.delays, clock.waits());
+  // Three attempts of the default policy, unless the last delay plus the
+  // 50 ms minimum attempt did not fit what was left.
+  if (report.attempts == 3) {
+    EXPECT_THAT(r.status().message(), HasSubstr("ATTEMPTS_EXHAUSTED"));
+  } else {
+    EXPECT_THAT(r.status().message(), HasSubstr("DEADLINE_TOO_SHORT"));
+  }
+}
+
 TEST(RetryTest, SameSeedGivesSameDelays) {
   std::vector<std::vector<absl::Duration>> runs;
   for (int run = 0; run < 2; ++run) {
