@@ -368,9 +368,9 @@ class HealthRegistry::Impl {
     for (;;) {
       if (WaitUntilDue(next)) return;
       if (Claim(name, config.interval, config.timeout)) ProbeOnce(name, config, prober);
-      next += interval;
-      const absl::Time now = clock_.MonotonicNow();
-      if (next <= now) next = now + interval;  // overran: no catch-up burst
+      // A probe that overran its interval is followed by one right away,
+      // never by a burst catching up on the missed ones.
+      next = std::max(next + interval, clock_.MonotonicNow());
     }
   }
 
