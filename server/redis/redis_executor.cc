@@ -167,7 +167,7 @@ class RedisExecutor::Worker {
     if (!conn.ok()) {
       conn_.reset();
       ScheduleReconnect(conn.status());
-      executor_.OnWorkerDisconnected(conn.status(), /*was_connected=*/false);
+      executor_.OnWorkerDisconnected(conn.status());
       return;
     }
     backoff_ = kInitialBackoff;
@@ -191,9 +191,12 @@ class RedisExecutor::Worker {
     backoff_ = std::min(backoff_ * 2, executor_.config_.reconnect_max_backoff);
   }
 
-  // Drops the (live) connection, takes this worker out of the routing,
-  // fails what was queued and schedules a reconnect.
-  void Disconnect(const absl::Status& why) {
+  // Drops the (live) connection. In this order: the worker leaves the
+  // routing and the reachable count (so whoever hears of a failure sees the
+  // state that goes with it), `fail_in_flight` and what was queued fail,
+  // then the change is logged and reported (slower; no call waits for it).
+  void Disconnect(const absl::Status& why,
+                  const std::function<void()>& fail_in_flight = nullptr) {
     conn_.reset();
     std::vector<PendingCall> queued;
     {
@@ -201,9 +204,11 @@ class RedisExecutor::Worker {
       connected_ = false;
       queued.swap(queue_);
     }
+    executor_.connected_workers_.fetch_sub(1, std::memory_order_acq_rel);
+    if (fail_in_flight) fail_in_flight();
     FailAll(queued, 0, why);
     ScheduleReconnect(why);
-    executor_.OnWorkerDisconnected(why, /*was_connected=*/true);
+    executor_.OnWorkerDisconnected(why);
   }
 
   void AppendCall(const PendingCall& call) {
@@ -250,10 +255,9 @@ class RedisExecutor::Worker {
         }
         const size_t unanswered = order.size() - n;
         executor_.NoteSentUnanswered(unanswered);
-        // Out of the routing (and health) first, so whoever hears of the
-        // failure sees the state that goes with it.
-        Disconnect(why);
-        for (size_t m = n; m < order.size(); ++m) calls[order[m]].done(why);
+        Disconnect(why, [&] {
+          for (size_t m = n; m < order.size(); ++m) calls[order[m]].done(why);
+        });
         return false;
       }
       if (reload != nullptr && IsNoScript(**reply)) {
@@ -285,8 +289,7 @@ class RedisExecutor::Worker {
     absl::Time earliest = batch.front().deadline;
     for (const PendingCall& c : batch) earliest = std::min(earliest, c.deadline);
     if (absl::Status s = conn_->SetIoTimeout(earliest - now); !s.ok()) {
-      Disconnect(s);
-      FailAll(batch, 0, s);
+      Disconnect(s, [&] { FailAll(batch, 0, s); });
       return;
     }
     for (const PendingCall& c : batch) AppendCall(c);
@@ -302,8 +305,9 @@ class RedisExecutor::Worker {
                         const std::vector<size_t>& reload) {
     Logger("redis")->info("script cache was flushed; reloading scripts");
     if (absl::Status s = LoadScripts(); !s.ok()) {
-      Disconnect(s);
-      for (size_t i : reload) batch[i].done(s);
+      Disconnect(s, [&] {
+        for (size_t i : reload) batch[i].done(s);
+      });
       return;
     }
     for (size_t i : reload) AppendCall(batch[i]);
@@ -416,14 +420,10 @@ void RedisExecutor::OnWorkerConnected(Worker& worker) {
   }
 }
 
-void RedisExecutor::OnWorkerDisconnected(const absl::Status& why,
-                                         bool was_connected) {
+void RedisExecutor::OnWorkerDisconnected(const absl::Status& why) {
   MutexLock lock(&state_mu_);
   last_error_ = std::string(why.message());
-  const int left = was_connected
-                       ? connected_workers_.fetch_sub(1, std::memory_order_acq_rel) - 1
-                       : connected_workers_.load(std::memory_order_acquire);
-  if (left > 0 || reported_down_) return;
+  if (connected_workers_.load(std::memory_order_acquire) > 0 || reported_down_) return;
   reported_down_ = true;
   Logger("redis")->warn(
       "redis {} unreachable ({}); operations apply on_store_failure until it "

@@ -113,8 +113,9 @@ class RedisExecutor final : public ScriptExecutor {
 
   // A worker joined the routing with a new connection.
   void OnWorkerConnected(Worker& worker);
-  // A worker lost its connection (was_connected) or failed to make one.
-  void OnWorkerDisconnected(const absl::Status& why, bool was_connected);
+  // A worker lost its connection (it has already left connected_workers_)
+  // or failed to make one: records why, logs and reports a change.
+  void OnWorkerDisconnected(const absl::Status& why);
   // Counts and logs (throttled) a Redis error reply.
   void NoteErrorReply(absl::string_view text);
   // Counts and logs (throttled) calls sent whose replies never came.

@@ -64,10 +64,13 @@ TEST(SimulatedClockTest, AdvanceOnWaitRecordsAndMovesTime) {
 TEST(SimulatedClockTest, PlainWaitEndsWhenAnotherThreadAdvancesPastTheDeadline) {
   SimulatedClock clock;
   absl::Mutex mu;
+  // The deadline is fixed before the advancer starts, so the wait ends
+  // whether the advance comes before or during it.
+  const absl::Time deadline = clock.MonotonicNow() + absl::Minutes(30);
   std::thread advancer([&] { clock.Advance(absl::Hours(1)); });
   {
     MutexLock lock(&mu);
-    EXPECT_FALSE(clock.AwaitFor(lock, [] { return false; }, absl::Minutes(30)));
+    EXPECT_FALSE(clock.AwaitUntil(lock, [] { return false; }, deadline));
   }
   advancer.join();
 }

@@ -29,7 +29,9 @@ using ::crossbridge::testing::WaitForHealth;
 using ::crossbridge::testing::RedisServer;
 using ::crossbridge::testing::ServerProcess;
 
+using ::crossbridge::testing::kLatencyBoundsHold;
 using ::crossbridge::testing::kSlowdown;
+using ::crossbridge::testing::LoadThreads;
 
 std::string FleetConfig(const RedisServer& redis) {
   return absl::StrReplaceAll(R"(
@@ -122,7 +124,7 @@ TEST_F(RedisFleetTest, RedisKilledUnderLoadThenRestarted) {
 
   std::vector<Client*> clients;
   for (auto& c : clients_) clients.push_back(c.get());
-  PermitLoad load(clients, 8, {"op_allow", "op_deny", "op_local"});
+  PermitLoad load(clients, LoadThreads(8), {"op_allow", "op_deny", "op_local"});
   absl::SleepFor(absl::Milliseconds(300));
   ASSERT_THAT(redis_->Stop(), IsOk());
   const absl::Time killed = absl::Now();
@@ -160,7 +162,9 @@ TEST_F(RedisFleetTest, RedisKilledUnderLoadThenRestarted) {
   // Every call answered within the store timeout + 50 ms, by its policy.
   int during = 0, deny_unavailable = 0, allow_allowed = 0, local_answered = 0;
   for (const PermitLoad::Outcome& o : outcomes) {
-    EXPECT_LT(o.took, bound) << o.op << " took " << absl::FormatDuration(o.took);
+    if (kLatencyBoundsHold) {
+      EXPECT_LT(o.took, bound) << o.op << " took " << absl::FormatDuration(o.took);
+    }
     EXPECT_TRUE(o.code == absl::StatusCode::kOk ||
                 (o.op == "op_deny" && o.code == absl::StatusCode::kUnavailable))
         << o.op << " " << absl::StatusCodeToString(o.code);
