@@ -229,10 +229,11 @@ class RedisExecutor::Worker {
     call.done(std::move(reply));
   }
 
-  // Reads the replies of calls[from..] in order (all already sent),
-  // completing each. On a missed deadline or an I/O error the rest fail and
-  // the connection is dropped. Appends the indexes of NOSCRIPT replies to
-  // `reload` when given. Returns false if the connection was dropped.
+  // Reads the replies of calls[order[...]] in order (all already sent),
+  // completing each. Appends the indexes of NOSCRIPT replies to `reload`
+  // when given, and leaves those calls open. On a missed deadline or an I/O
+  // error the connection is dropped and every call not yet completed fails,
+  // those in `reload` included; then returns false.
   bool ReadReplies(std::vector<PendingCall>& calls,
                    const std::vector<size_t>& order,
                    std::vector<size_t>* reload) {
@@ -256,6 +257,10 @@ class RedisExecutor::Worker {
         const size_t unanswered = order.size() - n;
         executor_.NoteSentUnanswered(unanswered);
         Disconnect(why, [&] {
+          // Those set aside for a retry after NOSCRIPT have no reply either.
+          if (reload != nullptr) {
+            for (size_t i : *reload) calls[i].done(why);
+          }
           for (size_t m = n; m < order.size(); ++m) calls[order[m]].done(why);
         });
         return false;

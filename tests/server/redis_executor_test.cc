@@ -1,0 +1,186 @@
+// RedisExecutor against a scripted fake Redis on a real socket, for reply
+// sequences a real redis-server cannot be made to produce on cue. The
+// contract under test (script_executor.h): every call's callback runs
+// exactly once, whatever the replies.
+#include "server/redis/redis_executor.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/clock.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/tcp_listener.h"
+
+namespace crossbridge {
+namespace {
+
+using ::crossbridge::testing::StatusIs;
+using ::crossbridge::testing::TcpListener;
+
+// One side of a fake Redis connection: reads whole RESP commands (arrays of
+// bulk strings, as hiredis sends them) and writes raw replies.
+class FakeRedisPeer {
+ public:
+  explicit FakeRedisPeer(int fd) : fd_(fd) {}
+  ~FakeRedisPeer() { close(fd_); }
+
+  // The next command's words, or nullopt once the client has gone.
+  std::optional<std::vector<std::string>> ReadCommand() {
+    for (;;) {
+      if (std::optional<std::vector<std::string>> c = Parse()) return c;
+      char buf[4096];
+      const ssize_t n = read(fd_, buf, sizeof(buf));
+      if (n <= 0) return std::nullopt;
+      buf_.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+  void Write(const std::string& reply) { (void)write(fd_, reply.data(), reply.size()); }
+
+ private:
+  // Takes one complete command off the front of buf_, if there is one.
+  std::optional<std::vector<std::string>> Parse() {
+    size_t pos = 0;
+    auto number_line = [&](char type) -> std::optional<size_t> {
+      const size_t end = buf_.find("\r\n", pos);
+      if (end == std::string::npos || buf_[pos] != type) return std::nullopt;
+      size_t n = 0;
+      if (!absl::SimpleAtoi(buf_.substr(pos + 1, end - pos - 1), &n)) return std::nullopt;
+      pos = end + 2;
+      return n;
+    };
+    const std::optional<size_t> words = number_line('*');
+    if (!words) return std::nullopt;
+    std::vector<std::string> out;
+    for (size_t i = 0; i < *words; ++i) {
+      const std::optional<size_t> len = number_line('$');
+      if (!len || buf_.size() < pos + *len + 2) return std::nullopt;
+      out.push_back(buf_.substr(pos, *len));
+      pos += *len + 2;
+    }
+    buf_.erase(0, pos);
+    return out;
+  }
+
+  const int fd_;
+  std::string buf_;
+};
+
+RedisStorageConfig FakeConfig(int port) {
+  RedisStorageConfig c;
+  c.host = "127.0.0.1";
+  c.port = port;
+  c.connections = 1;
+  c.timeout = absl::Seconds(2);
+  c.connect_timeout = absl::Seconds(2);
+  c.reconnect_max_backoff = absl::Milliseconds(200);
+  return c;
+}
+
+// Collects the outcome of each call, by index.
+class Outcomes {
+ public:
+  explicit Outcomes(size_t n) : results_(n) {}
+
+  ScriptExecutor::ReplyCallback For(size_t i) {
+    return [this, i](absl::StatusOr<ReplyPtr> r) {
+      absl::MutexLock lock(&mu_);
+      ++calls_;
+      results_[i] = r.ok() ? absl::OkStatus() : r.status();
+    };
+  }
+
+  // True once every call has been answered (exactly `results_.size()`
+  // answers), within `timeout`.
+  bool AllAnswered(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return calls_ >= results_.size();
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+  }
+
+  absl::Status result(size_t i) {
+    absl::MutexLock lock(&mu_);
+    return results_[i].value_or(absl::InternalError("no answer"));
+  }
+  size_t calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  size_t calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::optional<absl::Status>> results_ ABSL_GUARDED_BY(mu_);
+};
+
+// A batch in which one call meets NOSCRIPT (scripts flushed) and the
+// connection then drops before the next reply: the NOSCRIPT call was set
+// aside for a retry after reloading, and must fail with the rest instead
+// of never being answered.
+TEST(RedisExecutorTest, ACallSetAsideByNoscriptIsAnsweredWhenTheConnectionDrops) {
+  TcpListener listener;
+  ASSERT_TRUE(listener.Open().ok());
+  std::atomic<bool> second_batch_seen{false};
+  std::thread fake([&] {
+    const int fd = accept(listener.fd(), nullptr, nullptr);
+    if (fd < 0) return;
+    FakeRedisPeer peer(fd);
+    int evals = 0;
+    while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
+      const std::string& verb = (*cmd)[0];
+      if (verb == "PING") {
+        peer.Write("+PONG\r\n");
+      } else if (verb == "SCRIPT") {
+        peer.Write("$40\r\n" + std::string(40, 'a') + "\r\n");
+      } else if (verb == "EVALSHA" && ++evals == 1) {
+        // Held while the test queues two more, so they go as one batch.
+        absl::SleepFor(absl::Milliseconds(300));
+        peer.Write(":1\r\n");
+      } else if (verb == "EVALSHA" && evals == 3) {
+        second_batch_seen = true;
+        peer.Write("-NOSCRIPT No matching script. Please use EVAL.\r\n");
+        return;  // closes before the third reply
+      }
+    }
+  });
+
+  RedisExecutor executor(FakeConfig(listener.port()), RealClock::Get());
+  const ScriptExecutor::Script script = executor.Register("return 1");
+  executor.Start([](bool) {});
+  for (int i = 0; i < 200 && !executor.reachable(); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(executor.reachable());
+
+  Outcomes outcomes(3);
+  executor.Eval(script, "k1", {}, outcomes.For(0));
+  absl::SleepFor(absl::Milliseconds(100));
+  executor.Eval(script, "k2", {}, outcomes.For(1));
+  executor.Eval(script, "k3", {}, outcomes.For(2));
+
+  EXPECT_TRUE(outcomes.AllAnswered(absl::Seconds(5)))
+      << outcomes.calls() << " of 3 calls answered";
+  fake.join();
+  listener.Close();
+  EXPECT_TRUE(second_batch_seen);
+  EXPECT_TRUE(outcomes.result(0).ok()) << outcomes.result(0);
+  EXPECT_THAT(outcomes.result(1), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(outcomes.result(2), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(outcomes.calls(), 3u);
+}
+
+}  // namespace
+}  // namespace crossbridge
