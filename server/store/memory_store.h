@@ -79,7 +79,7 @@ class MemoryStore final : public BucketStore {
  private:
   struct Shard {
     mutable absl::Mutex mu;
-    // Bucket key -> TAT in Unix microseconds.
+    // Bucket key -> TAT in microseconds of the clock's monotonic time.
     absl::flat_hash_map<std::string, int64_t> tats ABSL_GUARDED_BY(mu);
     // Size at which the next insert sweeps out full buckets.
     int64_t sweep_at ABSL_GUARDED_BY(mu) = 0;

@@ -9,24 +9,20 @@
 #include <gtest/gtest.h>
 
 #include "absl/time/time.h"
+#include "tests/testing/gcra_rule.h"
 #include "tests/testing/status_matchers.h"
 
 namespace crossbridge {
 namespace {
 
 using ::crossbridge::testing::IsOk;
+using ::crossbridge::testing::MakeRule;
 using ::crossbridge::testing::StatusIs;
 using ::testing::HasSubstr;
 
 // An arbitrary fixed "now" (Unix microseconds, year 2027).
 constexpr int64_t kNow = 1'800'000'000'000'000;
 constexpr int64_t kSecond = 1'000'000;
-
-GcraRule MakeRule(int64_t capacity, absl::Duration window) {
-  absl::StatusOr<GcraRule> rule = GcraRule::Create(capacity, window);
-  EXPECT_THAT(rule, IsOk());
-  return *rule;
-}
 
 // A bucket: the TAT the store would keep.
 struct Bucket {

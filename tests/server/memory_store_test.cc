@@ -14,21 +14,17 @@
 #include "absl/time/time.h"
 #include "server/redis/keyspace.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/gcra_rule.h"
 #include "tests/testing/status_matchers.h"
 
 namespace crossbridge {
 namespace {
 
 using ::crossbridge::testing::FakeClock;
+using ::crossbridge::testing::MakeRule;
 using ::crossbridge::testing::IsOk;
 using ::crossbridge::testing::StatusIs;
 using ::testing::HasSubstr;
-
-GcraRule MakeRule(int64_t capacity, absl::Duration window) {
-  absl::StatusOr<GcraRule> rule = GcraRule::Create(capacity, window);
-  EXPECT_THAT(rule, IsOk());
-  return *rule;
-}
 
 MemoryStorageConfig StorageConfig(int shards, int64_t max_buckets) {
   MemoryStorageConfig config;

@@ -18,6 +18,7 @@
 #include "server/redis/keyspace.h"
 #include "server/redis/redis_executor.h"
 #include "server/store/memory_store.h"
+#include "tests/testing/gcra_rule.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/sanitizers.h"
 #include "tests/testing/status_matchers.h"
@@ -27,6 +28,7 @@ namespace crossbridge {
 namespace {
 
 using ::crossbridge::testing::IsOk;
+using ::crossbridge::testing::MakeRule;
 using ::crossbridge::testing::RedisServer;
 using ::crossbridge::testing::StatusIs;
 using ::crossbridge::testing::WaitFor;
@@ -59,7 +61,7 @@ class RedisStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<RedisServer>> redis = RedisServer::Start(
-        {.extra_args = {"--enable-debug-command", "yes"}});
+        {.password = "", .extra_args = {"--enable-debug-command", "yes"}});
     ASSERT_THAT(redis, IsOk());
     redis_ = std::move(*redis);
     executor_ = std::make_unique<RedisExecutor>(StoreConfig(*redis_), RealClock::Get());
@@ -71,10 +73,6 @@ class RedisStoreTest : public ::testing::Test {
     ASSERT_TRUE(WaitFor([&] { return executor_->reachable(); }, absl::Seconds(5)));
   }
 
-  GcraRule Rule(int64_t capacity, absl::Duration window) {
-    return *GcraRule::Create(capacity, window);
-  }
-
   std::unique_ptr<RedisServer> redis_;
   std::unique_ptr<RedisExecutor> executor_;
   std::unique_ptr<RedisStore> store_;
@@ -83,7 +81,7 @@ class RedisStoreTest : public ::testing::Test {
 };
 
 TEST_F(RedisStoreTest, AnswersLikeTheGcraMath) {
-  const GcraRule rule = Rule(60, absl::Seconds(60));
+  const GcraRule rule = MakeRule(60, absl::Seconds(60));
   absl::StatusOr<GcraResult> first = AcquireSync(*store_, BucketKey("embed", "u1"), rule);
   ASSERT_THAT(first, IsOk());
   EXPECT_TRUE(first->allowed);
@@ -106,7 +104,7 @@ TEST_F(RedisStoreTest, AnswersLikeTheGcraMath) {
 TEST_F(RedisStoreTest, MatchesTheInProcessModelOnALongWindow) {
   // One hour for 100 permits: a refill takes 36 s, so the few milliseconds
   // this test takes cannot change an answer and both sides must agree.
-  const GcraRule rule = Rule(100, absl::Hours(1));
+  const GcraRule rule = MakeRule(100, absl::Hours(1));
   int64_t tat = 0;
   const int64_t now = 1'800'000'000'000'000;  // any instant: the model is relative
   for (int64_t cost : {0, 1, 5, 30, 0, 64, 1, 0, 100, 1, 0}) {
@@ -121,7 +119,7 @@ TEST_F(RedisStoreTest, MatchesTheInProcessModelOnALongWindow) {
 }
 
 TEST_F(RedisStoreTest, BucketKeyExpiresWhenFullAndIsSmall) {
-  const GcraRule rule = Rule(60, absl::Seconds(60));
+  const GcraRule rule = MakeRule(60, absl::Seconds(60));
   ASSERT_TRUE(AcquireSync(*store_, BucketKey("embed", "user:123456"), rule, 3)->allowed);
   absl::StatusOr<std::string> pttl = redis_->Command({"PTTL", BucketKey("embed", "user:123456")});
   ASSERT_THAT(pttl, IsOk());
@@ -141,7 +139,7 @@ TEST_F(RedisStoreTest, BucketKeyExpiresWhenFullAndIsSmall) {
 }
 
 TEST_F(RedisStoreTest, ExactlyCapacityUnderConcurrency) {
-  const GcraRule rule = Rule(100, absl::Hours(1));
+  const GcraRule rule = MakeRule(100, absl::Hours(1));
   std::atomic<int> allowed{0}, failed{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
@@ -162,7 +160,7 @@ TEST_F(RedisStoreTest, ExactlyCapacityUnderConcurrency) {
 }
 
 TEST_F(RedisStoreTest, ScriptFlushIsRecoveredTransparently) {
-  const GcraRule rule = Rule(10, absl::Seconds(10));
+  const GcraRule rule = MakeRule(10, absl::Seconds(10));
   ASSERT_THAT(AcquireSync(*store_, BucketKey("f", "k"), rule), IsOk());
   ASSERT_THAT(redis_->Command({"SCRIPT", "FLUSH"}), IsOk());
   for (int i = 0; i < 4; ++i) {  // both workers meet NOSCRIPT
@@ -173,7 +171,7 @@ TEST_F(RedisStoreTest, ScriptFlushIsRecoveredTransparently) {
 }
 
 TEST_F(RedisStoreTest, SlowRedisAnswersDeadlineExceededAtTheDeadline) {
-  const GcraRule rule = Rule(10, absl::Seconds(10));
+  const GcraRule rule = MakeRule(10, absl::Seconds(10));
   std::thread sleeper([&] { (void)redis_->Command({"DEBUG", "SLEEP", "1"}); });
   // Until Redis is asleep calls succeed; poll until one meets the sleep.
   absl::StatusOr<GcraResult> r;
@@ -194,7 +192,7 @@ TEST_F(RedisStoreTest, SlowRedisAnswersDeadlineExceededAtTheDeadline) {
 }
 
 TEST_F(RedisStoreTest, RedisDownFailsFastThenRecoversAfterRestart) {
-  const GcraRule rule = Rule(10, absl::Seconds(10));
+  const GcraRule rule = MakeRule(10, absl::Seconds(10));
   ASSERT_THAT(AcquireSync(*store_, BucketKey("d", "k"), rule), IsOk());
   ASSERT_THAT(redis_->Stop(), IsOk());
   for (int i = 0; i < 20; ++i) {

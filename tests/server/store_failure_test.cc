@@ -23,6 +23,7 @@
 #include "server/store/redis_store.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/fake_script_executor.h"
+#include "tests/testing/gcra_rule.h"
 #include "tests/testing/status_matchers.h"
 
 namespace crossbridge {
@@ -30,16 +31,11 @@ namespace {
 
 using ::crossbridge::testing::FakeClock;
 using ::crossbridge::testing::FakeScriptExecutor;
+using ::crossbridge::testing::MakeRule;
 using ::crossbridge::testing::IsOk;
 using ::crossbridge::testing::IsOkAndHolds;
 using ::crossbridge::testing::StatusIs;
 using ::testing::HasSubstr;
-
-GcraRule Rule(int64_t capacity, absl::Duration window) {
-  absl::StatusOr<GcraRule> rule = GcraRule::Create(capacity, window);
-  EXPECT_THAT(rule, IsOk());
-  return *rule;
-}
 
 // The fake completes inline, so every result is ready on return.
 template <typename T, typename Start>
@@ -62,7 +58,7 @@ class RedisStoreReplyTest : public ::testing::Test {
 
   FakeScriptExecutor redis_;
   RedisStore store_{redis_};
-  const GcraRule rule_ = Rule(60, absl::Seconds(60));
+  const GcraRule rule_ = MakeRule(60, absl::Seconds(60));
 };
 
 TEST_F(RedisStoreReplyTest, WellFormedReplyIsTheResult) {
