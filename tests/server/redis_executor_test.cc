@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/tcp_listener.h"
 
@@ -95,35 +96,42 @@ class Outcomes {
 
   ScriptExecutor::ReplyCallback For(size_t i) {
     return [this, i](absl::StatusOr<ReplyPtr> r) {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       ++calls_;
-      results_[i] = r.ok() ? absl::OkStatus() : r.status();
+      // Code and text, not the Status: its shared payload's reference
+      // count lives in Debian's uninstrumented libabsl_status, which TSan
+      // would see as a race once the worker's copy and ours both drop it.
+      results_[i] = Result{r.status().code(), std::string(r.status().message())};
     };
   }
 
   // True once every call has been answered (exactly `results_.size()`
   // answers), within `timeout`.
   bool AllAnswered(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return calls_ >= results_.size();
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+    MutexLock lock(&mu_);
+    return lock.AwaitWithTimeout(
+        [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return calls_ >= results_.size(); },
+        timeout);
   }
 
   absl::Status result(size_t i) {
-    absl::MutexLock lock(&mu_);
-    return results_[i].value_or(absl::InternalError("no answer"));
+    MutexLock lock(&mu_);
+    if (!results_[i]) return absl::InternalError("no answer");
+    return absl::Status(results_[i]->code, results_[i]->message);
   }
   size_t calls() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return calls_;
   }
 
  private:
   absl::Mutex mu_;
   size_t calls_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::optional<absl::Status>> results_ ABSL_GUARDED_BY(mu_);
+  struct Result {
+    absl::StatusCode code;
+    std::string message;
+  };
+  std::vector<std::optional<Result>> results_ ABSL_GUARDED_BY(mu_);
 };
 
 // A batch in which one call meets NOSCRIPT (scripts flushed) and the
