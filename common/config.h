@@ -199,7 +199,8 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 // Reads the real process environment.
 EnvLookup ProcessEnv();
 
-// The embedded default: the production-hardening reference's runtime values.
+// The embedded default: the runtime values the server starts with when no
+// config file is given.
 // Equal to what the shipped crossbridge.yml parses to (a test pins this).
 Config DefaultConfig();
 
