@@ -46,8 +46,9 @@ enum class StorageBackend { kMemory, kRedis };
 struct MemoryStorageConfig {
   // Number of independently locked shards of the bucket map.
   int shards = 16;
-  // Hard bound on live buckets; beyond it the buckets closest to full are
-  // evicted first.
+  // Hard bound on live buckets. Full buckets are swept out to make room; a
+  // bucket that still holds state is never evicted, so at the bound a new
+  // key is refused (UNAVAILABLE) and its on_store_failure decides.
   int64_t max_buckets = 1'000'000;
 };
 
