@@ -220,7 +220,9 @@ TEST_F(E2eTest, SigtermDrainsWithHealthNotServingThenExitsZero) {
   EXPECT_EQ(seen, ServingStatus::kNotServing);
   absl::StatusOr<ServingStatus> rl =
       client_->CheckHealth("crossbridge.v1.RateLimiter");
-  if (rl.ok()) EXPECT_EQ(*rl, ServingStatus::kNotServing);
+  if (rl.ok()) {
+    EXPECT_EQ(*rl, ServingStatus::kNotServing);
+  }
 
   absl::StatusOr<int> code = server_->WaitForExit(absl::Seconds(10));
   ASSERT_THAT(code, IsOk());

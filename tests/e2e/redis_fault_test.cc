@@ -253,7 +253,7 @@ TEST_F(RedisFaultTest, BucketOverwrittenWithAnotherTypeUnderLoad) {
 }
 
 TEST_F(RedisFaultTest, MissingPasswordIsLoggedAndShownAsTheReason) {
-  Start({.password = "s3cret", .extra_args = {}}, 2, /*server_knows_password=*/false);
+  Start({.password = "s3cret"}, 2, /*server_knows_password=*/false);
   // The server's URL has no password: Redis answers NOAUTH.
   ASSERT_TRUE(WaitFor([&] { return absl::StrContains(server_->Logs(), "NOAUTH"); }));
   const std::string logs = server_->Logs();
@@ -276,7 +276,7 @@ TEST_F(RedisFaultTest, MissingPasswordIsLoggedAndShownAsTheReason) {
 
 TEST(RedisAuthTest, WrongPasswordIsLoggedAndShownAsTheReason) {
   absl::StatusOr<std::unique_ptr<RedisServer>> redis =
-      RedisServer::Start({.password = "right", .extra_args = {}});
+      RedisServer::Start({.password = "right"});
   ASSERT_THAT(redis, IsOk());
   std::string url = absl::StrReplaceAll((*redis)->url(), {{":right@", ":wrong@"}});
   absl::StatusOr<ServerProcess> server = ServerProcess::Start(Config(url));
@@ -291,7 +291,7 @@ TEST(RedisAuthTest, WrongPasswordIsLoggedAndShownAsTheReason) {
 }
 
 TEST_F(RedisFaultTest, MaxmemoryWithNoevictionAnswersByPolicyAndLogsOomOnce) {
-  Start({.password = "", .extra_args = {"--maxmemory-policy", "noeviction"}});
+  Start({.extra_args = {"--maxmemory-policy", "noeviction"}});
   ASSERT_TRUE(WaitForHealth(*client_, "redis", ServingStatus::kServing));
   // 4 MB of data, then a limit below it: every write is refused.
   for (int i = 0; i < 64; ++i) {

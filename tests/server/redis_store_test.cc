@@ -61,7 +61,7 @@ class RedisStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<RedisServer>> redis = RedisServer::Start(
-        {.password = "", .extra_args = {"--enable-debug-command", "yes"}});
+        {.extra_args = {"--enable-debug-command", "yes"}});
     ASSERT_THAT(redis, IsOk());
     redis_ = std::move(*redis);
     executor_ = std::make_unique<RedisExecutor>(StoreConfig(*redis_), RealClock::Get());
