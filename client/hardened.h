@@ -1,6 +1,5 @@
-// The reference's hardened wrappers in C++: interfaces for an AI provider, an
-// embedding provider and a database connection, and decorators that run every
-// call through Client::Call (rate limit + retry + health reporting) or
+// Hardened wrappers: interfaces for an AI provider, an embedding provider
+// and a database connection, and decorators that run every call through Client::Call (rate limit + retry + health reporting) or
 // Client::Retry (retry + health reporting, no rate limit).
 //
 //   MyOpenAi openai(...);                       // implements AiProvider
@@ -191,7 +190,7 @@ class HardenedDatabaseConnection final : public DatabaseConnection {
 std::unique_ptr<HardenedDatabaseConnection> HardenDatabaseConnection(
     Client& client, DatabaseConnection& inner);
 
-// The reference's with_database_retry: fn retried under `retry_policy`,
+// A retry decorator for database calls: fn retried under `retry_policy`,
 // outcomes reported to the "database" provider, 30 s deadline.
 // T cannot be deduced from a lambda: WithDatabaseRetry<int>(client, ...).
 template <typename T>

@@ -1,12 +1,11 @@
 // Example 3: database calls with retry, three ways.
 //
-//  1. WithDatabaseRetry(client, fn, "quick") around any query function (the
-//     reference's @with_database_retry decorator);
+//  1. WithDatabaseRetry(client, fn, "quick") around any query function (a
+//     decorator);
 //  2. HardenDatabaseConnection(client, db): a connection whose Execute()
-//     retries (the reference's HardenedDatabaseConnection);
+//     retries (a wrapper);
 //  3. health: every outcome is reported to the "database" dependency, and
-//     grpc.health.v1 tells anyone whether it is serving (the reference's
-//     register_database_health_check).
+//     grpc.health.v1 tells anyone whether it is serving.
 // The fake database loses its connection or deadlocks on purpose.
 #include <cstdio>
 #include <memory>

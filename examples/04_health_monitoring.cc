@@ -3,7 +3,7 @@
 // The server keeps one health entry per dependency (runtime.health_checks.
 // providers), fed by its own probes and by outcomes callers report. This
 // example
-//   - prints the GetHealth table (the reference's registry.is_healthy() is
+//   - prints the GetHealth table (a dependency is healthy when
 //     report.status() == STATUS_SERVING);
 //   - watches "ai_provider" over grpc.health.v1 Watch on a second thread;
 //   - reports failures until the provider turns NOT_SERVING, shows that the

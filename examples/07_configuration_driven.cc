@@ -1,9 +1,8 @@
 // Example 7: configuration-driven setup.
 //
 // The server and every client read the same crossbridge.yml. This example
-// loads it with crossbridge::LoadConfigFile (common/config.h) — the
-// reference's load_runtime_config() — prints the rate limits, retry policies
-// and health providers it defines, then asks the running server for each
+// loads it with crossbridge::LoadConfigFile (common/config.h), prints the
+// rate limits, retry policies and health providers it defines, then asks the running server for each
 // policy (RetryAdvisor.GetRetryPolicy), each limit (a cost-0 permit) and its
 // providers (GetHealth) and checks that both sides agree.
 //

@@ -32,7 +32,7 @@ using ::crossbridge::testing::ServerProcess;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 
-// The reference defaults, plus a short drain so shutdown tests are quick.
+// The shipped defaults, plus a short drain so shutdown tests are quick.
 constexpr char kConfig[] = R"(
 server:
   drain_grace_seconds: 1
@@ -280,7 +280,7 @@ TEST(E2eConfigTest, CheckConfigAcceptsTheShippedConfig) {
   EXPECT_THAT(r->out, HasSubstr(": OK"));
 }
 
-TEST(E2eConfigTest, EmbeddedDefaultServesTheReferenceLimits) {
+TEST(E2eConfigTest, EmbeddedDefaultServesTheShippedLimits) {
   // No config file at all (an empty directory, no CROSSBRIDGE_CONFIG).
   absl::StatusOr<ServerProcess> server = ServerProcess::Start("");
   ASSERT_THAT(server, IsOk());
