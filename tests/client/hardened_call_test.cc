@@ -178,13 +178,11 @@ TEST(RetryTest, TheDeadlineArithmeticRunsOnTheInjectedClock) {
   }
   EXPECT_EQ(clock.MonotonicNow() - start, elapsed);
   EXPECT_EQ(report.delays, clock.waits());
-  // Three attempts of the default policy, unless the last delay plus the
-  // 50 ms minimum attempt did not fit what was left.
-  if (report.attempts == 3) {
-    EXPECT_THAT(r.status().message(), HasSubstr("ATTEMPTS_EXHAUSTED"));
-  } else {
-    EXPECT_THAT(r.status().message(), HasSubstr("DEADLINE_TOO_SHORT"));
-  }
+  // Seed 42 on the fake clock is deterministic: all three attempts of the
+  // default policy fit in the 2 s (3 x 300 ms plus two backoffs).
+  EXPECT_EQ(report.attempts, 3);
+  EXPECT_THAT(r.status().message(), HasSubstr("ATTEMPTS_EXHAUSTED"));
+  EXPECT_LT(elapsed, absl::Seconds(2));
 }
 
 TEST(RetryTest, SameSeedGivesSameDelays) {
