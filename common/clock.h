@@ -21,6 +21,7 @@
 
 #include <functional>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/mutex.h"
 
@@ -48,6 +49,13 @@ class Clock {
   bool AwaitFor(MutexLock& lock, const std::function<bool()>& done,
                 absl::Duration timeout) const {
     return AwaitUntil(lock, done, MonotonicNow() + timeout);
+  }
+
+  // Waits `duration` of monotonic time, with nothing that can end it early.
+  void SleepFor(absl::Duration duration) const {
+    absl::Mutex mu;
+    MutexLock lock(&mu);
+    AwaitFor(lock, [] { return false; }, duration);
   }
 };
 

@@ -146,10 +146,7 @@ class ServerImpl final : public Server {
     server_->GetHealthCheckService()->Shutdown();
     log->info("draining: health NOT_SERVING, still serving for {}",
               absl::FormatDuration(config_->server.drain_grace));
-    {
-      MutexLock lock(&drain_mu_);  // a sleep on the injected clock
-      clock_.AwaitFor(lock, [] { return false; }, config_->server.drain_grace);
-    }
+    clock_.SleepFor(config_->server.drain_grace);
     log->info("closing the listener; in-flight calls have {} to finish",
               absl::FormatDuration(config_->server.shutdown_timeout));
     server_->Shutdown(GrpcTimeout(config_->server.shutdown_timeout));

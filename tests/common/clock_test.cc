@@ -61,6 +61,14 @@ TEST(SimulatedClockTest, AdvanceOnWaitRecordsAndMovesTime) {
   EXPECT_THAT(clock.waits(), ElementsAre(absl::Milliseconds(250)));
 }
 
+TEST(SimulatedClockTest, SleepForWaitsExactlyItsDuration) {
+  SimulatedClock clock(SimulatedClock::Options{.advance_on_wait = true});
+  const absl::Time start = clock.MonotonicNow();
+  clock.SleepFor(absl::Milliseconds(1500));
+  EXPECT_EQ(clock.MonotonicNow() - start, absl::Milliseconds(1500));
+  EXPECT_THAT(clock.waits(), ElementsAre(absl::Milliseconds(1500)));
+}
+
 TEST(SimulatedClockTest, PlainWaitEndsWhenAnotherThreadAdvancesPastTheDeadline) {
   SimulatedClock clock;
   absl::Mutex mu;
