@@ -22,9 +22,9 @@ inline constexpr bool kLatencyBoundsHold = true;
 #endif
 
 // Threads a load test may run. Under TSan the test process and the server
-// are slow enough that 8 closed-loop threads saturate the server, and the
-// time calls then wait inside gRPC, before CrossBridge sees them, is
-// measured as latency; 2 threads load it without queueing.
+// are slow enough that 8 closed-loop threads saturate the server: calls
+// queue inside gRPC until they miss the SDK's deadline, and health checks
+// wait behind them. 2 threads load it without queueing.
 #if defined(__SANITIZE_THREAD__)
 inline constexpr int LoadThreads(int wanted) { return wanted < 2 ? wanted : 2; }
 #else
