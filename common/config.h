@@ -33,6 +33,9 @@ namespace crossbridge {
 struct ServerConfig {
   // host:port for the gRPC listener. Port 0 picks a free port.
   std::string listen_address = "127.0.0.1:50051";
+  // host:port for the metrics (Prometheus) HTTP listener, checked like
+  // listen_address (CheckListenAddress). "" turns metrics off.
+  std::string metrics_listen_address = "127.0.0.1:9464";
   // On SIGTERM/SIGINT: health turns NOT_SERVING at once, new calls are still
   // served for drain_grace (so load balancers notice), then the listener
   // closes and in-flight calls get up to shutdown_timeout to finish.
@@ -82,10 +85,25 @@ struct StorageConfig {
 // ---- logging --------------------------------------------------------------
 enum class LogFormat { kText, kJson };
 
+// level and format apply on every InitLogging() call (a hot reload); the
+// sinks (console, file, max_file_mb, max_files) are built once, by the first
+// successful call, and a change to them needs a restart
+// (RestartOnlyChanges() in common/config_diff.h lists it).
 struct LoggingConfig {
   // trace | debug | info | warn | error | critical | off
   std::string level = "info";
   LogFormat format = LogFormat::kText;
+  // Log to stderr.
+  bool console = true;
+  // Also log to this file (rotated by size); "" means no file. console false
+  // with no file is an error (logs would go nowhere). InitLogging fails if it
+  // cannot open the file.
+  std::string file;
+  // The file rotates when it reaches this many MiB; 1..10240.
+  int max_file_mb = 100;
+  // Rotated files kept besides the live one (app.1.log .. app.N.log for
+  // app.log); 1..1000.
+  int max_files = 5;
 };
 
 // ---- runtime.rate_limiting ------------------------------------------------

@@ -1,6 +1,6 @@
 // Typed reading of a parsed YAML document with positioned errors and
 // environment overrides. The building block of the config loader
-// (common/config.cc); knows nothing of CrossBridge's schema.
+// (common/config_schema.cc); knows nothing of CrossBridge's schema.
 //
 // Every leaf is read through a YamlMap (a mapping of the document, or an
 // absent one when the file does not have it) and a key. The environment

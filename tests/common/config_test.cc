@@ -120,6 +120,7 @@ std::vector<std::string> Keys(const std::map<std::string, V>& m) {
 // Every field but `source`.
 void ExpectConfigEq(const Config& a, const Config& b) {
   EXPECT_EQ(a.server.listen_address, b.server.listen_address);
+  EXPECT_EQ(a.server.metrics_listen_address, b.server.metrics_listen_address);
   EXPECT_EQ(a.server.drain_grace, b.server.drain_grace);
   EXPECT_EQ(a.server.shutdown_timeout, b.server.shutdown_timeout);
   EXPECT_EQ(a.storage.backend, b.storage.backend);
@@ -128,6 +129,10 @@ void ExpectConfigEq(const Config& a, const Config& b) {
   ExpectRedisEq(a.storage.redis, b.storage.redis);
   EXPECT_EQ(a.logging.level, b.logging.level);
   EXPECT_EQ(a.logging.format, b.logging.format);
+  EXPECT_EQ(a.logging.console, b.logging.console);
+  EXPECT_EQ(a.logging.file, b.logging.file);
+  EXPECT_EQ(a.logging.max_file_mb, b.logging.max_file_mb);
+  EXPECT_EQ(a.logging.max_files, b.logging.max_files);
 
   const RateLimitingConfig& ra = a.runtime.rate_limiting;
   const RateLimitingConfig& rb = b.runtime.rate_limiting;
@@ -353,8 +358,8 @@ TEST(ParseConfigTest, UnknownKeyListsTheValidKeys) {
   EXPECT_EQ(ParseError("server:\n"
                        "  listen_adress: 127.0.0.1:1\n"),
             "crossbridge.yml:2:3: server.listen_adress: unknown key (expected "
-            "one of: listen_address, drain_grace_seconds, "
-            "shutdown_timeout_seconds)");
+            "one of: listen_address, metrics_listen_address, "
+            "drain_grace_seconds, shutdown_timeout_seconds)");
   EXPECT_THAT(ParseError("sever: {}\n"),
               StartsWith("crossbridge.yml:1:1: sever: unknown key (expected "
                          "one of: server, storage, logging, runtime)"));

@@ -1,0 +1,68 @@
+// RestartOnlyChanges (common/config_diff.h): compares the restart-only leaves
+// of two Configs, one line per YAML key. A new field under server or storage,
+// or a new sink setting under logging, must be added here (config_diff_test
+// changes every such field and expects each to be reported).
+#include "common/config_diff.h"
+
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace crossbridge {
+namespace {
+
+// Appends `path` to *out if the values differ. Only the path, never a value.
+template <typename T>
+void Compare(const char* path, const T& running, const T& next,
+             std::vector<std::string>* out) {
+  if (!(running == next)) out->push_back(path);
+}
+
+}  // namespace
+
+std::vector<std::string> RestartOnlyChanges(const Config& running,
+                                            const Config& next) {
+  std::vector<std::string> changed;
+  auto* out = &changed;
+
+  const ServerConfig& sa = running.server;
+  const ServerConfig& sb = next.server;
+  Compare("server.listen_address", sa.listen_address, sb.listen_address, out);
+  Compare("server.metrics_listen_address", sa.metrics_listen_address,
+          sb.metrics_listen_address, out);
+  Compare("server.drain_grace_seconds", sa.drain_grace, sb.drain_grace, out);
+  Compare("server.shutdown_timeout_seconds", sa.shutdown_timeout,
+          sb.shutdown_timeout, out);
+
+  const StorageConfig& ta = running.storage;
+  const StorageConfig& tb = next.storage;
+  Compare("storage.backend", ta.backend, tb.backend, out);
+  Compare("storage.memory.shards", ta.memory.shards, tb.memory.shards, out);
+  Compare("storage.memory.max_buckets", ta.memory.max_buckets,
+          tb.memory.max_buckets, out);
+  const RedisStorageConfig& ra = ta.redis;
+  const RedisStorageConfig& rb = tb.redis;
+  // host, port and db are parts of url, reported as it.
+  Compare("storage.redis.url", std::tie(ra.url, ra.host, ra.port, ra.db),
+          std::tie(rb.url, rb.host, rb.port, rb.db), out);
+  // From the URL or password_env's variable; the name only, never the value.
+  Compare("storage.redis.password", ra.password, rb.password, out);
+  Compare("storage.redis.password_env", ra.password_env, rb.password_env, out);
+  Compare("storage.redis.connections", ra.connections, rb.connections, out);
+  Compare("storage.redis.timeout_seconds", ra.timeout, rb.timeout, out);
+  Compare("storage.redis.connect_timeout_seconds", ra.connect_timeout,
+          rb.connect_timeout, out);
+  Compare("storage.redis.reconnect_max_backoff_seconds",
+          ra.reconnect_max_backoff, rb.reconnect_max_backoff, out);
+
+  // The log sinks; logging.level and logging.format are reloadable.
+  const LoggingConfig& la = running.logging;
+  const LoggingConfig& lb = next.logging;
+  Compare("logging.console", la.console, lb.console, out);
+  Compare("logging.file", la.file, lb.file, out);
+  Compare("logging.max_file_mb", la.max_file_mb, lb.max_file_mb, out);
+  Compare("logging.max_files", la.max_files, lb.max_files, out);
+  return changed;
+}
+
+}  // namespace crossbridge
