@@ -11,6 +11,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   redis-server
   libcurl4-openssl-dev
+  prometheus-cpp-dev
+  prometheus curl jq
   clang-14 libclang-rt-14-dev
 )
 

@@ -48,49 +48,75 @@ absl::Status ValidateBucketKey(absl::string_view key) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<RateLimiter::Rule> RateLimiter::MakeRule(
-    const RateLimitRule& rule, absl::string_view name, absl::string_view path) {
+namespace {
+
+absl::StatusOr<RateLimiter::Rule> MakeRule(const RateLimitRule& rule,
+                                           absl::string_view name,
+                                           absl::string_view path,
+                                           const PermitMetrics* metrics) {
   absl::StatusOr<GcraRule> gcra = GcraRule::Create(rule.capacity, rule.window);
   if (!gcra.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": ", gcra.status().message()));
   }
-  return Rule{*gcra, rule.on_store_failure, std::string(name)};
+  return RateLimiter::Rule{*gcra, rule.on_store_failure, std::string(name),
+                           metrics};
 }
 
+void Count(const PermitMetrics* metrics,
+           const absl::StatusOr<GcraResult>& result, int64_t cost) {
+  if (metrics != nullptr) metrics->Record(result, cost);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<RateLimiter>> RateLimiter::Create(
-    const RateLimitingConfig& config, BucketStore& store,
-    BucketStore* fallback) {
-  Rules rules;
+    const RateLimitingConfig& config, BucketStore& store, BucketStore* fallback,
+    Metrics* metrics) {
+  std::unique_ptr<RateLimiter> limiter(new RateLimiter(store, fallback, metrics));
+  ASSIGN_OR_RETURN(RuleSetPtr rules, limiter->BuildRules(config));
+  limiter->Apply(std::move(rules));
+  return limiter;
+}
+
+RateLimiter::RateLimiter(BucketStore& store, BucketStore* fallback,
+                         Metrics* metrics)
+    : store_(store),
+      fallback_(fallback),
+      metrics_(metrics),
+      rules_(std::make_shared<const RuleSet>()) {}
+
+absl::StatusOr<RateLimiter::RuleSetPtr> RateLimiter::BuildRules(
+    const RateLimitingConfig& config) const {
+  auto metrics_of = [this](const std::string& label) -> const PermitMetrics* {
+    return metrics_ != nullptr ? &metrics_->Permit(label) : nullptr;
+  };
+  auto set = std::make_shared<RuleSet>();
+  set->enabled = config.enabled;
   for (const auto& [operation, rule] : config.operations) {
     ASSIGN_OR_RETURN(
         Rule made,
         MakeRule(rule, absl::StrCat("operation \"", operation, "\""),
-                 absl::StrCat("runtime.rate_limiting.defaults.", operation)));
-    rules.emplace(operation, made);
+                 absl::StrCat("runtime.rate_limiting.defaults.", operation),
+                 metrics_of(operation)));
+    set->rules.emplace(operation, std::move(made));
   }
-  std::optional<Rule> default_rule;
   if (config.default_rule) {
-    ASSIGN_OR_RETURN(default_rule, MakeRule(*config.default_rule, "default_rule",
-                                            "runtime.rate_limiting.default_rule"));
+    ASSIGN_OR_RETURN(set->default_rule,
+                     MakeRule(*config.default_rule, "default_rule",
+                              "runtime.rate_limiting.default_rule",
+                              metrics_of(kDefaultOperationLabel)));
   }
-  return std::unique_ptr<RateLimiter>(new RateLimiter(
-      config.enabled, std::move(rules), default_rule, store, fallback));
+  set->invalid_metrics = metrics_of(kInvalidOperationLabel);
+  return set;
 }
 
-RateLimiter::RateLimiter(bool enabled, Rules rules,
-                         std::optional<Rule> default_rule, BucketStore& store,
-                         BucketStore* fallback)
-    : enabled_(enabled),
-      rules_(std::move(rules)),
-      default_rule_(default_rule),
-      store_(store),
-      fallback_(fallback) {}
+void RateLimiter::Apply(RuleSetPtr rules) { rules_.Publish(std::move(rules)); }
 
 absl::StatusOr<const RateLimiter::Rule*> RateLimiter::ResolveRule(
-    absl::string_view operation) const {
-  auto it = rules_.find(operation);
-  if (it != rules_.end()) return &it->second;
+    const RuleSet& set, absl::string_view operation) {
+  auto it = set.rules.find(operation);
+  if (it != set.rules.end()) return &it->second;
   // Not configured: the name must still be one the config could hold, also
   // for default_rule, so no request can name an operation (and so a bucket)
   // the config could not.
@@ -103,7 +129,7 @@ absl::StatusOr<const RateLimiter::Rule*> RateLimiter::ResolveRule(
                      kEntryNameRule, " (the rule for names in "
                      "runtime.rate_limiting.defaults)"));
   }
-  if (default_rule_) return &*default_rule_;
+  if (set.default_rule) return &*set.default_rule;
   return absl::NotFoundError(absl::StrCat(
       "operation: \"", operation,
       "\" is not configured in runtime.rate_limiting.defaults"));
@@ -111,49 +137,77 @@ absl::StatusOr<const RateLimiter::Rule*> RateLimiter::ResolveRule(
 
 void RateLimiter::Acquire(absl::string_view operation, absl::string_view key,
                           std::optional<uint32_t> cost, Callback done) {
-  absl::StatusOr<const Rule*> found = ResolveRule(operation);
-  if (!found.ok()) return done(found.status());
-  const Rule& rule = **found;
-  if (absl::Status s = ValidateBucketKey(key); !s.ok()) return done(s);
+  RuleSetPtr set = rules_.Get();
   const int64_t n = cost.value_or(1);
-  if (n > rule.gcra.capacity) {
-    return done(absl::InvalidArgumentError(absl::StrFormat(
-        "cost: %d exceeds the capacity %d of %s; it could never be admitted",
-        n, rule.gcra.capacity, rule.name)));
+  absl::StatusOr<const Rule*> found = ResolveRule(*set, operation);
+  if (!found.ok()) {
+    Count(set->invalid_metrics, found.status(), n);
+    return done(found.status());
   }
-  if (!enabled_) return done(FullBucket(rule.gcra));
+  const Rule& rule = **found;
+  absl::Status invalid = ValidateBucketKey(key);
+  if (invalid.ok() && n > rule.gcra.capacity) {
+    invalid = absl::InvalidArgumentError(absl::StrFormat(
+        "cost: %d exceeds the capacity %d of %s; it could never be admitted",
+        n, rule.gcra.capacity, rule.name));
+  }
+  if (!invalid.ok()) {
+    Count(rule.metrics, invalid, n);
+    return done(invalid);
+  }
+  if (!set->enabled) {
+    GcraResult open = FullBucket(rule.gcra);
+    Count(rule.metrics, open, n);
+    return done(open);
+  }
   std::string bucket_key = BucketKey(operation, key);
   // Only the `local` fallback needs the key again, after the store failed.
   std::string fallback_key = fallback_ != nullptr ? bucket_key : std::string();
-  // `rule` lives as long as the limiter.
+  // `rule` lives as long as `set`, which the callback holds.
   store_.Acquire(
       bucket_key, rule.gcra, n,
-      [this, fallback_key = std::move(fallback_key), &rule, n,
-       done = std::move(done)](absl::StatusOr<GcraResult> r) mutable {
-        if (r.ok()) return done(std::move(r));
-        OnStoreFailure(r.status(), fallback_key, rule, n, std::move(done));
+      [this, set = std::move(set), fallback_key = std::move(fallback_key),
+       &rule, n, done = std::move(done)](absl::StatusOr<GcraResult> r) mutable {
+        if (r.ok()) {
+          Count(rule.metrics, r, n);
+          return done(std::move(r));
+        }
+        OnStoreFailure(r.status(), fallback_key, std::move(set), rule, n,
+                       std::move(done));
       });
 }
 
 void RateLimiter::OnStoreFailure(const absl::Status& error,
-                                 const std::string& bucket_key,
-                                 const Rule& rule, int64_t cost,
-                                 Callback done) {
+                                 const std::string& bucket_key, RuleSetPtr set,
+                                 const Rule& rule, int64_t cost, Callback done) {
+  if (rule.metrics != nullptr) rule.metrics->RecordFallback(rule.on_store_failure);
+  absl::StatusOr<GcraResult> answer;
   switch (rule.on_store_failure) {
     case StoreFailurePolicy::kAllow:
-      return done(FullBucket(rule.gcra));
+      answer = FullBucket(rule.gcra);
+      break;
     case StoreFailurePolicy::kDeny:
-      return done(absl::UnavailableError(absl::StrCat(
+      answer = absl::UnavailableError(absl::StrCat(
           "store unavailable (", error.message(), "); ", rule.name,
-          " fails closed (on_store_failure: deny)")));
+          " fails closed (on_store_failure: deny)"));
+      break;
     case StoreFailurePolicy::kLocal:
       if (fallback_ == nullptr) {  // the memory store is the local one
-        return done(absl::UnavailableError(absl::StrCat(
+        answer = absl::UnavailableError(absl::StrCat(
             "store unavailable (", error.message(), "); ", rule.name,
-            " has no other local store (on_store_failure: local)")));
+            " has no other local store (on_store_failure: local)"));
+        break;
       }
-      return fallback_->Acquire(bucket_key, rule.gcra, cost, std::move(done));
+      return fallback_->Acquire(
+          bucket_key, rule.gcra, cost,
+          [set = std::move(set), &rule, cost,
+           done = std::move(done)](absl::StatusOr<GcraResult> r) {
+            Count(rule.metrics, r, cost);
+            done(std::move(r));
+          });
   }
+  Count(rule.metrics, answer, cost);
+  done(std::move(answer));
 }
 
 }  // namespace crossbridge

@@ -2,7 +2,8 @@
 // to a rule from the config, and takes permits from the BucketStore.
 // Knows no gRPC; server/service/rate_limiter_service.cc adapts it.
 //
-// Thread safety: Acquire may be called concurrently from any thread.
+// Thread safety: Acquire, BuildRules and Apply may be called concurrently
+// from any thread; a call runs on the rules current when it started.
 // Completion: `done` is called exactly once, inline or on a store thread.
 // Errors (messages name the request field and echo at most a bounded,
 // escaped prefix of what the caller sent):
@@ -17,6 +18,10 @@
 //                    it is decided by the in-process fallback store, or,
 //                    on the memory backend, which is itself the local
 //                    store, fails closed too)
+//
+// Metrics: every answer is counted under its rule's operation (default_rule:
+// "_default"; an unknown or invalid operation: "_invalid"), with children
+// resolved when the rules are built (server/metrics/metrics.h).
 //
 // Every bucket is named by BucketKey(operation, key) (server/redis/
 // keyspace.h), so two distinct (operation, key) pairs never share a bucket.
@@ -35,6 +40,8 @@
 #include "absl/strings/string_view.h"
 #include "common/config.h"
 #include "common/gcra.h"
+#include "common/published.h"
+#include "server/metrics/metrics.h"
 #include "server/store/bucket_store.h"
 
 namespace crossbridge {
@@ -49,43 +56,58 @@ class RateLimiter {
  public:
   using Callback = std::function<void(absl::StatusOr<GcraResult>)>;
 
+  // One config's rules, built by BuildRules and immutable afterwards.
+  struct Rule {
+    GcraRule gcra;
+    StoreFailurePolicy on_store_failure;
+    std::string name;                       // for messages: operation "embed"
+    const PermitMetrics* metrics = nullptr;  // null: metrics off
+  };
+  struct RuleSet {
+    bool enabled = true;
+    std::map<std::string, Rule, std::less<>> rules;
+    std::optional<Rule> default_rule;
+    const PermitMetrics* invalid_metrics = nullptr;  // operation="_invalid"
+  };
+
   // InvalidArgument if a configured rule cannot be expressed as a GCRA rule.
   // `fallback` is the in-process store used by on_store_failure: local; null
-  // when `store` is itself the in-process one (the memory backend). Both
-  // must outlive the RateLimiter.
+  // when `store` is itself the in-process one (the memory backend).
+  // `metrics` may be null (metrics off). All must outlive the RateLimiter.
   static absl::StatusOr<std::unique_ptr<RateLimiter>> Create(
       const RateLimitingConfig& config, BucketStore& store,
-      BucketStore* fallback = nullptr);
+      BucketStore* fallback = nullptr, Metrics* metrics = nullptr);
+
+  // Reload, in two steps so that a server can build every part of a new
+  // config before it applies any: BuildRules validates `config` (the errors
+  // of Create) and resolves its metrics; Apply makes calls that start
+  // afterwards use the rules. Buckets are untouched: a bucket keeps its
+  // state (its TAT) and the new rule applies to it.
+  absl::StatusOr<std::shared_ptr<const RuleSet>> BuildRules(
+      const RateLimitingConfig& config) const;
+  void Apply(std::shared_ptr<const RuleSet> rules);
 
   // `cost` unset means 1; 0 peeks without consuming.
   void Acquire(absl::string_view operation, absl::string_view key,
                std::optional<uint32_t> cost, Callback done);
 
  private:
-  struct Rule {
-    GcraRule gcra;
-    StoreFailurePolicy on_store_failure;
-    std::string name;  // for messages: operation "embed", default_rule
-  };
-  using Rules = std::map<std::string, Rule, std::less<>>;
+  using RuleSetPtr = std::shared_ptr<const RuleSet>;
 
-  RateLimiter(bool enabled, Rules rules, std::optional<Rule> default_rule,
-              BucketStore& store, BucketStore* fallback);
+  RateLimiter(BucketStore& store, BucketStore* fallback, Metrics* metrics);
 
-  static absl::StatusOr<Rule> MakeRule(const RateLimitRule& rule,
-                                       absl::string_view name,
-                                       absl::string_view path);
-  // The rule for `operation` (owned by the limiter), or NotFound.
-  absl::StatusOr<const Rule*> ResolveRule(absl::string_view operation) const;
+  // The rule for `operation` (owned by `rules`), or NotFound/InvalidArgument.
+  static absl::StatusOr<const Rule*> ResolveRule(const RuleSet& rules,
+                                                 absl::string_view operation);
   // Applies the rule's store-failure policy to a failed store call.
   void OnStoreFailure(const absl::Status& error, const std::string& bucket_key,
-                      const Rule& rule, int64_t cost, Callback done);
+                      RuleSetPtr rules, const Rule& rule, int64_t cost,
+                      Callback done);
 
-  const bool enabled_;
-  const Rules rules_;
-  const std::optional<Rule> default_rule_;
   BucketStore& store_;
   BucketStore* const fallback_;
+  Metrics* const metrics_;
+  Published<RuleSet> rules_;
 };
 
 }  // namespace crossbridge

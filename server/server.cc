@@ -2,12 +2,15 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
+#include <atomic>
+#include <optional>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/config_diff.h"
 #include "common/grpc_time.h"
 #include "common/logging.h"
 #include "common/mutex.h"
@@ -15,10 +18,14 @@
 #include "server/health/health_registry.h"
 #include "server/health/memory_outcome_store.h"
 #include "server/health/redis_outcome_store.h"
+#include "server/metrics/metrics.h"
+#include "server/metrics/metrics_endpoint.h"
 #include "server/rate_limiter.h"
 #include "server/redis/redis_executor.h"
 #include "server/retry/budget_store.h"
 #include "server/retry/retry_advisor.h"
+#include "server/state_metrics.h"
+#include "server/service/grpc_health_service.h"
 #include "server/service/health_reporter_service.h"
 #include "server/service/rate_limiter_service.h"
 #include "server/service/retry_advisor_service.h"
@@ -34,23 +41,27 @@ struct Stores {
   std::unique_ptr<RedisExecutor> redis;  // null for the memory backend
   std::unique_ptr<BucketStore> buckets;
   std::unique_ptr<BucketStore> local_buckets;  // null for the memory backend
+  const MemoryStore* memory = nullptr;  // buckets or local_buckets
   std::unique_ptr<BudgetStore> budgets;
   std::unique_ptr<BudgetStore> local_budgets;
   std::unique_ptr<OutcomeStore> outcomes;
 };
 
-Stores MakeStores(const Config& config, const Clock& clock) {
+Stores MakeStores(const Config& config, const Clock& clock, Metrics* metrics) {
   Stores s;
   auto memory = std::make_unique<MemoryStore>(
       clock, config.storage.memory,
       config.runtime.rate_limiting.cleanup_threshold);
+  s.memory = memory.get();
   s.local_budgets = std::make_unique<MemoryBudgetStore>();
   if (config.storage.backend == StorageBackend::kMemory) {
     s.buckets = std::move(memory);
     s.outcomes = std::make_unique<MemoryOutcomeStore>(clock);
     return s;
   }
-  s.redis = std::make_unique<RedisExecutor>(config.storage.redis, clock);
+  s.redis = std::make_unique<RedisExecutor>(
+      config.storage.redis, clock,
+      metrics != nullptr ? &metrics->StoreLatency("redis") : nullptr);
   s.buckets = std::make_unique<RedisStore>(*s.redis);
   s.local_buckets = std::move(memory);
   s.budgets = std::make_unique<RedisBudgetStore>(*s.redis);
@@ -68,26 +79,54 @@ bool AnyOperationDenies(const RateLimitingConfig& config) {
          config.default_rule->on_store_failure == StoreFailurePolicy::kDeny;
 }
 
+// `next` with the keys a reload cannot change taken from `running`, so the
+// running config always says what is in force.
+Config KeepRestartOnlyKeys(const Config& running, const Config& next) {
+  Config kept = next;
+  kept.server = running.server;
+  kept.storage = running.storage;
+  kept.logging.console = running.logging.console;
+  kept.logging.file = running.logging.file;
+  kept.logging.max_file_mb = running.logging.max_file_mb;
+  kept.logging.max_files = running.logging.max_files;
+  return kept;
+}
+
 class ServerImpl final : public Server {
  public:
   ServerImpl(std::shared_ptr<const Config> config, const Clock& clock,
-             Stores stores, std::unique_ptr<RateLimiter> limiter)
+             std::unique_ptr<Metrics> metrics, Stores stores,
+             std::unique_ptr<RateLimiter> limiter)
       : config_(std::move(config)),
         clock_(clock),
+        metrics_(std::move(metrics)),
         stores_(std::move(stores)),
         probers_(MakeProbers(ProcessEnv())),
         health_(config_->runtime.health_checks, clock, *probers_,
-                *stores_.outcomes),
+                *stores_.outcomes, metrics_.get()),
         limiter_(std::move(limiter)),
         advisor_(config_->runtime.retry,
                  stores_.budgets ? *stores_.budgets : *stores_.local_budgets,
-                 *stores_.local_budgets, &health_),
-        rate_limiter_service_(*limiter_),
-        retry_advisor_service_(advisor_),
-        health_reporter_service_(config_->runtime.health_checks, health_,
-                                 advisor_, [this] { return StoreHealth(); }) {}
+                 *stores_.local_budgets, &health_, std::random_device{}(),
+                 metrics_.get()),
+        rate_limiter_service_(*limiter_, metrics_.get()),
+        retry_advisor_service_(advisor_, metrics_.get()),
+        health_reporter_service_(health_, advisor_, [this] { return StoreHealth(); },
+                                 metrics_.get()) {
+    if (metrics_ != nullptr) {
+      metrics_->SetStateCollector([this] {
+        return CollectStateMetrics({.redis = stores_.redis.get(),
+                                    .memory = stores_.memory,
+                                    .health = &health_,
+                                    .advisor = &advisor_});
+      });
+    }
+  }
 
   ~ServerImpl() override {
+    // No scrape may read the components below once they start to go.
+    metrics_endpoint_.reset();
+    if (metrics_ != nullptr) metrics_->SetStateCollector(nullptr);
     if (server_) {
       server_->Shutdown(GrpcTimeout(absl::ZeroDuration()));
       server_->Wait();
@@ -98,42 +137,79 @@ class ServerImpl final : public Server {
   }
 
   absl::Status Start() override {
-    grpc::EnableDefaultHealthCheckService(true);
+    const Config& config = *config_;
+    grpc::EnableDefaultHealthCheckService(false);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     // gRPC turns SO_REUSEPORT on by default: a second server on the same
     // port would then start and silently split the traffic (doubling every
     // limit). Off, a taken port fails Start instead.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-    builder.AddListeningPort(config_->server.listen_address,
+    builder.AddListeningPort(config.server.listen_address,
                              grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&grpc_health_);
     builder.RegisterService(&rate_limiter_service_);
     builder.RegisterService(&retry_advisor_service_);
     builder.RegisterService(&health_reporter_service_);
+    // Every name known before the first Check can arrive.
+    grpc_health_.Set("", true);
+    for (const char* service :
+         {v1::RateLimiter::service_full_name(), v1::RetryAdvisor::service_full_name(),
+          v1::HealthReporter::service_full_name()}) {
+      grpc_health_.Set(service, true);
+    }
+    for (const DependencySnapshot& d : health_.Snapshot()) {
+      if (d.state != DependencyState::kDisabled) {
+        grpc_health_.Set(d.name, d.state != DependencyState::kNotServing);
+      }
+    }
+    if (stores_.redis != nullptr) {
+      grpc_health_.Set(kRedisHealthName, false);
+      SetGate(AnyOperationDenies(config.runtime.rate_limiting));
+    }
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || port_ == 0) {
       server_.reset();
       return absl::UnavailableError(absl::StrCat(
           "server.listen_address: cannot listen on ",
-          config_->server.listen_address,
+          config.server.listen_address,
           " (address in use, not local, or malformed)"));
     }
-    grpc::HealthCheckServiceInterface& health = *server_->GetHealthCheckService();
-    health.SetServingStatus("", true);
-    for (const char* service :
-         {v1::RateLimiter::service_full_name(), v1::RetryAdvisor::service_full_name(),
-          v1::HealthReporter::service_full_name()}) {
-      health.SetServingStatus(service, true);
+    if (metrics_ != nullptr) {
+      absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+          MetricsEndpoint::Start(config.server.metrics_listen_address, *metrics_);
+      if (!endpoint.ok()) return endpoint.status();
+      metrics_endpoint_ = *std::move(endpoint);
     }
-    StartDependencyHealth(health);
-    if (stores_.redis != nullptr) StartRedis(health);
-    Logger("server")->info("serving on {} (port {}), store {}",
-                           config_->server.listen_address, port_,
-                           std::string(StorageBackendName(config_->storage.backend)));
+    StartDependencyHealth();
+    if (stores_.redis != nullptr) StartRedis();
+    Logger("server")->info("serving on {} (port {}), store {}, metrics {}",
+                           config.server.listen_address, port_,
+                           std::string(StorageBackendName(config.storage.backend)),
+                           metrics_endpoint_ != nullptr
+                               ? absl::StrCat("on port ", metrics_endpoint_->port())
+                               : std::string("off"));
     return absl::OkStatus();
   }
 
   int port() const override { return port_; }
+
+  int metrics_port() const override {
+    return metrics_endpoint_ != nullptr ? metrics_endpoint_->port() : 0;
+  }
+
+  absl::Status Reload(const absl::StatusOr<Config>& next) override {
+    MutexLock lock(&reload_mu_);
+    absl::Status result = next.ok() ? Apply(*next) : next.status();
+    if (metrics_ != nullptr) metrics_->RecordReload(result.ok(), clock_.Now());
+    if (result.ok()) {
+      Logger("config")->info("reloaded the configuration from {}", next->source);
+    } else {
+      Logger("config")->error("configuration reload rejected, still serving the "
+                              "previous one: {}", std::string(result.message()));
+    }
+    return result;
+  }
 
   void Drain() override {
     {
@@ -141,15 +217,21 @@ class ServerImpl final : public Server {
       if (draining_ || server_ == nullptr) return;
       draining_ = true;
     }
+    absl::Duration grace, timeout;
+    {
+      MutexLock lock(&reload_mu_);
+      grace = config_->server.drain_grace;
+      timeout = config_->server.shutdown_timeout;
+    }
     auto log = Logger("server");
-    // Every service NOT_SERVING now; later SetServingStatus calls are ignored.
-    server_->GetHealthCheckService()->Shutdown();
+    // Every service NOT_SERVING now; later Set calls are ignored.
+    grpc_health_.Shutdown();
     log->info("draining: health NOT_SERVING, still serving for {}",
-              absl::FormatDuration(config_->server.drain_grace));
-    clock_.SleepFor(config_->server.drain_grace);
+              absl::FormatDuration(grace));
+    clock_.SleepFor(grace);
     log->info("closing the listener; in-flight calls have {} to finish",
-              absl::FormatDuration(config_->server.shutdown_timeout));
-    server_->Shutdown(GrpcTimeout(config_->server.shutdown_timeout));
+              absl::FormatDuration(timeout));
+    server_->Shutdown(GrpcTimeout(timeout));
     log->info("stopped");
   }
 
@@ -158,16 +240,37 @@ class ServerImpl final : public Server {
   }
 
  private:
-  // Every enabled provider is a grpc.health.v1 service name that follows the
-  // registry (UNKNOWN counts as serving until the first result).
-  void StartDependencyHealth(grpc::HealthCheckServiceInterface& health) {
-    for (const DependencySnapshot& d : health_.Snapshot()) {
-      if (d.state != DependencyState::kDisabled) {
-        health.SetServingStatus(d.name, d.state != DependencyState::kNotServing);
-      }
+  // Reload: builds everything that can fail first, then applies it all.
+  absl::Status Apply(const Config& next) ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_) {
+    absl::StatusOr<std::shared_ptr<const RateLimiter::RuleSet>> rules =
+        limiter_->BuildRules(next.runtime.rate_limiting);
+    if (!rules.ok()) return rules.status();
+    std::shared_ptr<const RetryAdvisor::PolicySet> policies =
+        advisor_.BuildPolicies(next.runtime.retry);
+    if (absl::Status s = InitLogging(next.logging); !s.ok()) return s;
+
+    limiter_->Apply(*std::move(rules));
+    advisor_.Apply(std::move(policies));
+    health_.Reconfigure(next.runtime.health_checks);
+    SetGate(AnyOperationDenies(next.runtime.rate_limiting));
+    for (const std::string& key : RestartOnlyChanges(*config_, next)) {
+      Logger("config")->warn("{} changed; it takes effect after a restart "
+                             "(running with the old value)", key);
     }
-    health_.Start([&health](const std::string& provider, bool serving) {
-      health.SetServingStatus(provider, serving);
+    config_ = std::make_shared<const Config>(KeepRestartOnlyKeys(*config_, next));
+    return absl::OkStatus();
+  }
+
+  // Every enabled provider is a grpc.health.v1 service name that follows the
+  // registry (UNKNOWN counts as serving until the first result); a reload
+  // that removes or disables one removes its name (NOT_FOUND).
+  void StartDependencyHealth() {
+    health_.Start([this](const std::string& provider, std::optional<bool> serving) {
+      if (serving.has_value()) {
+        grpc_health_.Set(provider, *serving);
+      } else {
+        grpc_health_.Remove(provider);
+      }
     });
   }
 
@@ -192,29 +295,41 @@ class ServerImpl final : public Server {
   }
 
   // "redis" is NOT_SERVING until the store connects and whenever it is
-  // unreachable; "" follows it only when some operation fails closed.
-  void StartRedis(grpc::HealthCheckServiceInterface& health) {
-    const bool gate_server = AnyOperationDenies(config_->runtime.rate_limiting);
-    health.SetServingStatus(kRedisHealthName, false);
-    if (gate_server) health.SetServingStatus("", false);
-    stores_.redis->Start([&health, gate_server](bool reachable) {
-      health.SetServingStatus(kRedisHealthName, reachable);
-      if (gate_server) health.SetServingStatus("", reachable);
+  // unreachable; "" follows it only while some operation fails closed
+  // (which a reload may change: SetGate).
+  void StartRedis() {
+    stores_.redis->Start([this](bool reachable) {
+      grpc_health_.Set(kRedisHealthName, reachable);
+      SetGate(std::nullopt);
     });
   }
 
-  const std::shared_ptr<const Config> config_;
+  // Sets (or, with nullopt, keeps) whether "" follows Redis, and sets "".
+  void SetGate(std::optional<bool> gate) {
+    if (stores_.redis == nullptr) return;
+    MutexLock lock(&gate_mu_);
+    if (gate.has_value()) gate_server_ = *gate;
+    grpc_health_.Set("", !gate_server_ || stores_.redis->reachable());
+  }
+
+  absl::Mutex reload_mu_;  // serializes reloads; guards config_
+  std::shared_ptr<const Config> config_ ABSL_GUARDED_BY(reload_mu_);
   const Clock& clock_;
+  const std::unique_ptr<Metrics> metrics_;  // null: metrics off
   Stores stores_;
   const std::unique_ptr<Probers> probers_;
   HealthRegistry health_;
   const std::unique_ptr<RateLimiter> limiter_;
   RetryAdvisor advisor_;
+  absl::Mutex gate_mu_;
+  bool gate_server_ ABSL_GUARDED_BY(gate_mu_) = false;
+  GrpcHealthService grpc_health_;
   RateLimiterService rate_limiter_service_;
   RetryAdvisorService retry_advisor_service_;
   HealthReporterService health_reporter_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
   absl::Mutex drain_mu_;
   bool draining_ ABSL_GUARDED_BY(drain_mu_) = false;
 };
@@ -223,12 +338,19 @@ class ServerImpl final : public Server {
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     std::shared_ptr<const Config> config, const Clock& clock) {
-  Stores stores = MakeStores(*config, clock);
+  std::unique_ptr<Metrics> metrics;
+  if (!config->server.metrics_listen_address.empty()) {
+    metrics = std::make_unique<Metrics>(clock);
+  }
+  Stores stores = MakeStores(*config, clock, metrics.get());
   ASSIGN_OR_RETURN(std::unique_ptr<RateLimiter> limiter,
                    RateLimiter::Create(config->runtime.rate_limiting,
-                                       *stores.buckets, stores.local_buckets.get()));
-  return std::unique_ptr<Server>(new ServerImpl(
-      std::move(config), clock, std::move(stores), std::move(limiter)));
+                                       *stores.buckets, stores.local_buckets.get(),
+                                       metrics.get()));
+  if (metrics != nullptr) metrics->RecordStartupConfig(clock.Now());
+  return std::unique_ptr<Server>(new ServerImpl(std::move(config), clock,
+                                                std::move(metrics), std::move(stores),
+                                                std::move(limiter)));
 }
 
 }  // namespace crossbridge

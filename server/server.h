@@ -1,8 +1,9 @@
 // The CrossBridge server: builds the object graph once from a Config (store,
 // domain classes, gRPC services) and owns the gRPC server.
 //
-// Lifecycle: Create() -> Start() -> [Drain()] -> Wait(). Drain() may be
-// called from any thread (the signal thread in main.cc) and is idempotent.
+// Lifecycle: Create() -> Start() -> [Reload()...] -> [Drain()] -> Wait().
+// Drain() and Reload() may be called from any thread (the signal and watch
+// threads in server_main.cc); Drain() is idempotent.
 #ifndef CROSSBRIDGE_SERVER_SERVER_H_
 #define CROSSBRIDGE_SERVER_SERVER_H_
 
@@ -29,6 +30,20 @@ class Server {
 
   // The bound port (after Start), e.g. the one picked for port 0.
   virtual int port() const = 0;
+  // The bound port of GET /metrics; 0 when metrics are off.
+  virtual int metrics_port() const = 0;
+
+  // One hot-reload attempt. `next` is the freshly loaded config, or the
+  // error loading it gave (the --check-config message: file:line:col and the
+  // key path). Builds every reloadable part of it (runtime.*, logging.level
+  // and logging.format) and only then applies them all; calls that start
+  // afterwards use the new config, calls in flight finish on the old one.
+  // Bucket state, retry budgets and health counts are kept. Keys that need
+  // a restart (server.*, storage.*, the log sinks) keep their running
+  // values; each one that differs is logged as a warning. Every attempt is
+  // logged once and counted (crossbridge_config_reloads_total{result}).
+  // On error nothing has changed, and the error is returned.
+  virtual absl::Status Reload(const absl::StatusOr<Config>& next) = 0;
 
   // Graceful stop: every health status turns NOT_SERVING at once, calls are
   // still served for server.drain_grace, then the listener closes and

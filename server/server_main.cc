@@ -8,6 +8,7 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/logging.h"
+#include "server/config_reloader.h"
 #include "server/library_logs.h"
 #include "server/server.h"
 
@@ -23,20 +25,27 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: crossbridge-server [--config PATH] [--listen HOST:PORT]\n"
+    "                          [--metrics-listen HOST:PORT]\n"
     "       crossbridge-server --check-config FILE\n"
     "\n"
     "  --config PATH        configuration file (default: $CROSSBRIDGE_CONFIG,\n"
     "                       else crossbridge.yml in this directory or up to 3\n"
     "                       parents, else the embedded default)\n"
     "  --listen HOST:PORT   overrides server.listen_address (port 0 = any)\n"
+    "  --metrics-listen HOST:PORT\n"
+    "                       overrides server.metrics_listen_address (port 0 = any)\n"
     "  --check-config FILE  validate FILE and exit 0 (valid) or 1 (invalid)\n"
     "\n"
-    "Prints 'CROSSBRIDGE_LISTENING HOST:PORT' on stdout once serving.\n"
+    "Prints 'CROSSBRIDGE_LISTENING HOST:PORT' on stdout once serving, then\n"
+    "'CROSSBRIDGE_METRICS_LISTENING HOST:PORT' when metrics are on.\n"
+    "SIGHUP reloads the configuration file (so does a change to it);\n"
+    "SIGTERM and SIGINT drain and stop.\n"
     "Exit codes: 0 ok, 1 invalid configuration, 2 usage, 3 cannot start.\n";
 
 struct Flags {
   std::string config_path;
   std::string listen;
+  std::string metrics_listen;
   std::string check_config;
 };
 
@@ -54,6 +63,7 @@ bool ParseFlags(int argc, char** argv, Flags& flags, std::string& error) {
     std::string* target = nullptr;
     if (arg == "--config") target = &flags.config_path;
     if (arg == "--listen") target = &flags.listen;
+    if (arg == "--metrics-listen") target = &flags.metrics_listen;
     if (arg == "--check-config") target = &flags.check_config;
     if (target == nullptr) {
       error = absl::StrCat("unknown argument \"", arg, "\"");
@@ -75,18 +85,38 @@ bool ParseFlags(int argc, char** argv, Flags& flags, std::string& error) {
   return true;
 }
 
-absl::StatusOr<Config> LoadConfig(const Flags& flags, const EnvLookup& env) {
+// The config file to read, or "" for the embedded default.
+absl::StatusOr<std::string> ConfigPath(const Flags& flags, const EnvLookup& env) {
   std::error_code ec;
   std::string cwd = std::filesystem::current_path(ec).string();
   absl::StatusOr<std::optional<std::string>> path =
       DiscoverConfigPath(flags.config_path, env, cwd);
   if (!path.ok()) return path.status();
-  if (!path->has_value()) return DefaultConfigWithEnv(env);
-  return LoadConfigFile(**path, env);
+  return path->value_or("");
 }
 
-// Stop signals (SIGTERM, SIGINT) drain; SIGHUP, SIGUSR1 and SIGUSR2 are
-// logged and ignored.
+// The config at `path` ("" = the embedded default) with the command-line
+// overrides, which a reload applies again.
+absl::StatusOr<Config> LoadConfig(const std::string& path, const Flags& flags,
+                                  const EnvLookup& env) {
+  absl::StatusOr<Config> config =
+      path.empty() ? DefaultConfigWithEnv(env) : LoadConfigFile(path, env);
+  if (!config.ok()) return config;
+  if (!flags.listen.empty()) config->server.listen_address = flags.listen;
+  if (!flags.metrics_listen.empty()) {
+    config->server.metrics_listen_address = flags.metrics_listen;
+  }
+  return config;
+}
+
+// "host:port" for the CROSSBRIDGE_*LISTENING lines: the configured host, the
+// bound port.
+std::string BoundAddress(const std::string& configured, int port) {
+  return absl::StrCat(configured.substr(0, configured.rfind(':')), ":", port);
+}
+
+// Stop signals (SIGTERM, SIGINT) drain; SIGHUP reloads; SIGUSR1 and
+// SIGUSR2 are logged and ignored.
 sigset_t HandledSignals() {
   sigset_t set;
   sigemptyset(&set);
@@ -143,19 +173,23 @@ int RunServerMain(int argc, char** argv) {
   // every lock gRPC takes per call; the server does not need it at run time.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
-  absl::StatusOr<Config> loaded = LoadConfig(flags, env);
+  for (const auto& [flag, value] : {std::pair<const char*, const std::string&>{
+                                        "--listen", flags.listen},
+                                    {"--metrics-listen", flags.metrics_listen}}) {
+    if (value.empty()) continue;
+    if (absl::Status s = CheckListenAddress(value); !s.ok()) {
+      std::cerr << "crossbridge-server: " << flag << ": " << s.message() << "\n\n"
+                << kUsage;
+      return 2;
+    }
+  }
+  absl::StatusOr<std::string> path = ConfigPath(flags, env);
+  absl::StatusOr<Config> loaded =
+      path.ok() ? LoadConfig(*path, flags, env) : path.status();
   if (!loaded.ok()) {
     std::cerr << "crossbridge-server: invalid configuration: "
               << loaded.status().message() << "\n";
     return 1;
-  }
-  if (!flags.listen.empty()) {
-    if (absl::Status s = CheckListenAddress(flags.listen); !s.ok()) {
-      std::cerr << "crossbridge-server: --listen: " << s.message() << "\n\n"
-                << kUsage;
-      return 2;
-    }
-    loaded->server.listen_address = flags.listen;
   }
   if (absl::Status s = InitLogging(loaded->logging); !s.ok()) {
     std::cerr << "crossbridge-server: invalid configuration: " << s.message()
@@ -176,12 +210,20 @@ int RunServerMain(int argc, char** argv) {
     std::cerr << "crossbridge-server: " << s.message() << "\n";
     return 3;
   }
-  const std::string& address = config->server.listen_address;
-  std::string host = address.substr(0, address.rfind(':'));
-  std::cout << "CROSSBRIDGE_LISTENING " << host << ":" << (*server)->port()
+  std::cout << "CROSSBRIDGE_LISTENING "
+            << BoundAddress(config->server.listen_address, (*server)->port())
             << std::endl;
+  if ((*server)->metrics_port() != 0) {
+    std::cout << "CROSSBRIDGE_METRICS_LISTENING "
+              << BoundAddress(config->server.metrics_listen_address,
+                              (*server)->metrics_port())
+              << std::endl;
+  }
 
-  std::thread signal_waiter([&handled, srv = server->get()] {
+  ConfigReloader reloader(
+      *path, [&flags, &env, path = *path] { return LoadConfig(path, flags, env); },
+      **server, RealClock::Get());
+  std::thread signal_waiter([&handled, &reloader, srv = server->get()] {
     for (;;) {
       int signal_number = 0;
       if (sigwait(&handled, &signal_number) != 0) continue;
@@ -190,8 +232,11 @@ int RunServerMain(int argc, char** argv) {
         srv->Drain();
         return;
       }
-      // No reload yet: a SIGHUP (or a stray SIGUSR1/2) must not kill the
-      // server, nor go unnoticed.
+      if (signal_number == SIGHUP) {
+        reloader.ReloadNow("SIGHUP");
+        continue;
+      }
+      // A stray SIGUSR1/2 must not kill the server, nor go unnoticed.
       Logger("server")->warn("received {}; ignored (this server has no action "
                              "for it)", SignalName(signal_number));
     }

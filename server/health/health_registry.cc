@@ -1,6 +1,7 @@
 // HealthRegistry: threading and counting.
 //
-// Threads: one probe thread per enabled provider, started by Start(). A
+// Threads: one probe thread per enabled provider, started by Start() (and by
+// Reconfigure for a provider it adds or changes). A
 // provider's probe blocks its own thread only (up to its timeout), so a slow
 // or hanging dependency never delays another's probes; providers are few
 // (a handful in crossbridge.yml), so a thread each is cheaper in code and
@@ -28,6 +29,16 @@
 // destructor waits for a delivery in progress, so the listener is never
 // called after ~HealthRegistry returns (hence: do not destroy the registry
 // from inside the listener).
+//
+// Reconfigure: the provider map changes under mu. Each provider has a
+// generation, bumped when its config changes; a probe thread runs for one
+// (name, generation) and returns once the provider is gone or its
+// generation moved on (a probe in progress finishes first). Reconfigure
+// never waits for that: finished threads are joined by the next
+// Reconfigure, the rest by Stop(). An outcome that arrives for a removed
+// provider is dropped (a report gets NotFound). Removals reach the
+// listener through the same queue as state changes, so a late change can
+// never re-add a removed name.
 //
 // Lifetime: store callbacks hold a shared_ptr to the registry's core, so a
 // late `done` (Redis store) after destruction is harmless: it touches only
@@ -58,6 +69,9 @@ namespace {
 
 struct ProviderState {
   HealthProviderConfig config;
+  uint64_t generation = 0;          // bumped when its probing changes
+  uint64_t probing_generation = 0;  // the generation a thread was started for
+  const DependencyMetrics* metrics = nullptr;  // null: metrics off
   int failure_threshold = 1;
   DependencyState state = DependencyState::kUnknown;
   int consecutive_failures = 0;
@@ -78,7 +92,14 @@ DependencySnapshot MakeSnapshot(const std::string& name, const ProviderState& p)
   s.last_latency = p.last_latency;
   s.last_error = p.last_error;
   s.last_check_time = p.last_check_time;
+  s.retry_policy = p.config.retry_policy;
   return s;
+}
+
+bool SameProbing(const HealthProviderConfig& a, const HealthProviderConfig& b) {
+  return a.enabled == b.enabled && a.check_type == b.check_type &&
+         a.target == b.target && a.interval == b.interval &&
+         a.timeout == b.timeout && a.api_key_env == b.api_key_env;
 }
 
 // One outcome to apply (a probe's or a caller's).
@@ -93,37 +114,85 @@ struct Outcome {
 // The part of the registry that store callbacks may outlive the registry in.
 class Core : public std::enable_shared_from_this<Core> {
  public:
-  explicit Core(const HealthChecksConfig& config) {
-    for (const auto& [name, provider] : config.providers) {
-      ProviderState p;
-      p.config = provider;
-      p.failure_threshold = std::max(1, provider.failure_threshold);
-      if (!provider.enabled) p.state = DependencyState::kDisabled;
-      providers_.emplace(name, std::move(p));
-    }
-  }
-
   // Waiters (stop, claim answers, delivery finished) wait on conditions
   // over this state.
   absl::Mutex mu;
 
-  // The key set of providers_ is fixed at construction.
   bool stop ABSL_GUARDED_BY(mu) = false;
+  bool enabled ABSL_GUARDED_BY(mu) = true;  // health_checks.enabled
   bool closed ABSL_GUARDED_BY(mu) = false;  // no more listener calls
   std::map<std::string, ProviderState, std::less<>> providers_ ABSL_GUARDED_BY(mu);
 
   // Listener delivery.
   HealthRegistry::Listener listener ABSL_GUARDED_BY(mu);
-  std::deque<std::pair<std::string, bool>> pending ABSL_GUARDED_BY(mu);
+  std::deque<std::pair<std::string, std::optional<bool>>> pending
+      ABSL_GUARDED_BY(mu);
+  uint64_t next_generation ABSL_GUARDED_BY(mu) = 1;
+
+  // Makes providers_ match `config`, keeping the state of names that stay.
+  // Queues the listener calls for names that appear, disappear, or are
+  // enabled or disabled (only once a listener is set).
+  void Reconcile(const HealthChecksConfig& config, Metrics* metrics)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const bool was_enabled_section = enabled;
+    enabled = config.enabled;
+    // Threads ended while the section was off: every provider starts anew.
+    if (!was_enabled_section && enabled) {
+      for (auto& [name, p] : providers_) p.generation = next_generation++;
+    }
+    auto notify = [this](const std::string& name, std::optional<bool> serving)
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      if (listener && !closed) pending.emplace_back(name, serving);
+    };
+    for (auto it = providers_.begin(); it != providers_.end();) {
+      if (config.providers.count(it->first) > 0) {
+        ++it;
+        continue;
+      }
+      if (it->second.config.enabled) notify(it->first, std::nullopt);
+      it = providers_.erase(it);
+    }
+    for (const auto& [name, provider] : config.providers) {
+      auto [it, added] = providers_.try_emplace(name);
+      ProviderState& p = it->second;
+      const bool was_enabled = !added && p.config.enabled;
+      if (added || !SameProbing(p.config, provider)) p.generation = next_generation++;
+      p.config = provider;
+      p.failure_threshold = std::max(1, provider.failure_threshold);
+      if (metrics != nullptr) p.metrics = &metrics->Dependency(name);
+      if (!provider.enabled) {
+        p.state = DependencyState::kDisabled;
+        if (was_enabled) notify(name, std::nullopt);
+      } else if (added || !was_enabled) {
+        if (p.state == DependencyState::kDisabled) p.state = DependencyState::kUnknown;
+        notify(name, p.state != DependencyState::kNotServing);
+      }
+    }
+  }
+
+  // True while (name, generation) should keep probing.
+  bool Probing(const std::string& name, uint64_t generation) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto it = providers_.find(name);
+    return !stop && enabled && it != providers_.end() &&
+           it->second.generation == generation && it->second.config.enabled;
+  }
   bool delivering ABSL_GUARDED_BY(mu) = false;
 
   // Applies `count` (the store's answer) to `o.provider`, queues a listener
   // call on a serving change and delivers. Returns the provider's snapshot.
-  DependencySnapshot Apply(const Outcome& o, const absl::StatusOr<int64_t>& count) {
+  // NotFound when a reload removed the provider meanwhile.
+  absl::StatusOr<DependencySnapshot> Apply(const Outcome& o,
+                                           const absl::StatusOr<int64_t>& count) {
     DependencySnapshot snapshot;
     {
       MutexLock lock(&mu);
-      ProviderState& p = providers_.find(o.provider)->second;
+      auto found = providers_.find(o.provider);
+      if (found == providers_.end()) {
+        return absl::NotFoundError(
+            absl::StrCat("unknown provider ", QuoteForMessage(o.provider)));
+      }
+      ProviderState& p = found->second;
       if (count.ok()) {
         if (p.counting_locally) {
           Logger("health")->info("{}: outcome store is back; using its count",
@@ -176,7 +245,7 @@ class Core : public std::enable_shared_from_this<Core> {
       delivering = true;
     }
     for (;;) {
-      std::pair<std::string, bool> change;
+      std::pair<std::string, std::optional<bool>> change;
       HealthRegistry::Listener call;
       {
         MutexLock lock(&mu);
@@ -198,12 +267,15 @@ class Core : public std::enable_shared_from_this<Core> {
 class HealthRegistry::Impl {
  public:
   Impl(const HealthChecksConfig& config, const Clock& clock,
-       const Probers& probers, OutcomeStore& store)
-      : enabled_(config.enabled),
-        clock_(clock),
+       const Probers& probers, OutcomeStore& store, Metrics* metrics)
+      : clock_(clock),
         probers_(probers),
         store_(store),
-        core_(std::make_shared<Core>(config)) {}
+        metrics_(metrics),
+        core_(std::make_shared<Core>()) {
+    MutexLock lock(&core_->mu);
+    core_->Reconcile(config, metrics_);
+  }
 
   ~Impl() { Stop(); }
 
@@ -217,13 +289,14 @@ class HealthRegistry::Impl {
         return !core_->delivering;
       });
     }
-    for (std::thread& t : threads_) {
-      if (t.joinable()) t.join();
+    MutexLock lock(&threads_mu_);
+    for (ProbeThread& t : threads_) {
+      if (t.thread.joinable()) t.thread.join();
     }
+    threads_.clear();
   }
 
   void Start(Listener listener) {
-    std::vector<std::pair<std::string, HealthProviderConfig>> to_probe;
     {
       MutexLock lock(&core_->mu);
       if (started_) {
@@ -232,21 +305,21 @@ class HealthRegistry::Impl {
       }
       started_ = true;
       core_->listener = std::move(listener);
-      if (!enabled_) {
+      if (!core_->enabled) {
         Logger("health")->info("health checks disabled; no provider is probed");
-        return;
-      }
-      for (const auto& [name, p] : core_->providers_) {
-        if (p.config.enabled) to_probe.emplace_back(name, p.config);
       }
     }
-    for (auto& [name, config] : to_probe) {
-      Logger("health")->info("probing {} ({} {}) every {}", name,
-                             std::string(CheckTypeName(config.check_type)), config.target,
-                             absl::FormatDuration(config.interval));
-      threads_.emplace_back(
-          [this, name = name, config = config] { ProbeLoop(name, config); });
+    StartProbes();
+  }
+
+  void Reconfigure(const HealthChecksConfig& config) {
+    {
+      MutexLock lock(&core_->mu);
+      if (core_->stop) return;
+      core_->Reconcile(config, metrics_);
     }
+    core_->Deliver();
+    StartProbes();
   }
 
   std::vector<DependencySnapshot> Snapshot() const {
@@ -279,6 +352,7 @@ class HealthRegistry::Impl {
     // snapshot stays DISABLED). `done` runs outside the lock: it may call
     // back into the registry.
     std::optional<absl::StatusOr<DependencySnapshot>> answer;
+    const DependencyMetrics* metrics = nullptr;
     {
       MutexLock lock(&core_->mu);
       auto it = core_->providers_.find(provider);
@@ -286,12 +360,15 @@ class HealthRegistry::Impl {
         answer = UnknownProvider(provider);
       } else if (!it->second.config.enabled) {
         answer = MakeSnapshot(it->first, it->second);
+      } else {
+        metrics = it->second.metrics;
       }
     }
     if (answer.has_value()) {
       done(std::move(*answer));
       return;
     }
+    if (!success && metrics != nullptr) metrics->report_failures->Increment();
     Outcome o;
     o.provider = std::string(provider);
     o.success = success;
@@ -346,15 +423,64 @@ class HealthRegistry::Impl {
     return **answer->value;
   }
 
-  // Waits until `deadline` (monotonic) or Stop; true when stopping.
-  bool WaitUntilDue(absl::Time deadline) {
-    MutexLock lock(&core_->mu);
-    return clock_.AwaitUntil(
-        lock, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return core_->stop; },
-        deadline);
+  // Starts a probe thread for every provider that should probe and has no
+  // thread for its current generation yet; joins threads that finished.
+  void StartProbes() {
+    struct ToProbe {
+      std::string name;
+      HealthProviderConfig config;
+      uint64_t generation;
+    };
+    std::vector<ToProbe> to_probe;
+    {
+      MutexLock lock(&core_->mu);
+      if (!started_) return;
+      for (auto& [name, p] : core_->providers_) {
+        if (p.probing_generation == p.generation || !core_->Probing(name, p.generation)) {
+          continue;
+        }
+        p.probing_generation = p.generation;
+        to_probe.push_back({name, p.config, p.generation});
+      }
+    }
+    MutexLock lock(&threads_mu_);
+    threads_.erase(std::remove_if(threads_.begin(), threads_.end(),
+                                  [](ProbeThread& t) {
+                                    if (!t.finished->load()) return false;
+                                    t.thread.join();
+                                    return true;
+                                  }),
+                   threads_.end());
+    for (ToProbe& p : to_probe) {
+      Logger("health")->info("probing {} ({} {}) every {}", p.name,
+                             std::string(CheckTypeName(p.config.check_type)),
+                             p.config.target, absl::FormatDuration(p.config.interval));
+      auto finished = std::make_shared<std::atomic<bool>>(false);
+      threads_.push_back(ProbeThread{
+          std::thread([this, p = std::move(p), finished] {
+            ProbeLoop(p.name, p.config, p.generation);
+            finished->store(true);
+          }),
+          finished});
+    }
   }
 
-  void ProbeLoop(const std::string& name, const HealthProviderConfig& config) {
+  // Waits until `deadline` (monotonic), Stop, or the end of this
+  // (name, generation); true when the loop should end.
+  bool WaitUntilDue(const std::string& name, uint64_t generation,
+                    absl::Time deadline) {
+    MutexLock lock(&core_->mu);
+    clock_.AwaitUntil(
+        lock,
+        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return !core_->Probing(name, generation);
+        },
+        deadline);
+    return !core_->Probing(name, generation);
+  }
+
+  void ProbeLoop(const std::string& name, const HealthProviderConfig& config,
+                 uint64_t generation) {
     // A Redis or HTTP peer closing a probe connection must not kill the
     // process with SIGPIPE; the signal stays blocked on this thread only.
     sigset_t pipe;
@@ -366,7 +492,7 @@ class HealthRegistry::Impl {
     const absl::Duration interval = std::max(absl::Milliseconds(1), config.interval);
     absl::Time next = clock_.MonotonicNow();
     for (;;) {
-      if (WaitUntilDue(next)) return;
+      if (WaitUntilDue(name, generation, next)) return;
       if (Claim(name, config.interval, config.timeout)) ProbeOnce(name, config, prober);
       // A probe that overran its interval is followed by one right away,
       // never by a burst catching up on the missed ones.
@@ -383,33 +509,52 @@ class HealthRegistry::Impl {
     absl::Status status = prober.Probe(config, config.timeout);
     o.latency = clock_.MonotonicNow() - started;
     o.success = status.ok();
+    if (metrics_ != nullptr) {
+      const DependencyMetrics& m = metrics_->Dependency(name);
+      m.probe_duration->Observe(absl::ToDoubleSeconds(o.latency));
+      if (!o.success) m.probe_failures->Increment();
+    }
     if (!o.success) {
       o.error = std::string(status.message());
       Logger("health")->debug("{}: probe failed: {}", name, o.error);
     }
     std::shared_ptr<Core> core = core_;
     store_.RecordOutcome(name, o.success,
-                         [core, o](absl::StatusOr<int64_t> count) { core->Apply(o, count); });
+                         [core, o](absl::StatusOr<int64_t> count) {
+                           // NotFound: a reload removed the provider meanwhile.
+                           core->Apply(o, count).IgnoreError();
+                         });
   }
 
-  const bool enabled_;
+  struct ProbeThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> finished;
+  };
+
   const Clock& clock_;
   const Probers& probers_;
   OutcomeStore& store_;
+  Metrics* const metrics_;
   std::shared_ptr<Core> core_;
-  bool started_ = false;  // guarded by core_->mu (only Start touches it)
-  std::vector<std::thread> threads_;  // written by Start, joined by Stop
+  bool started_ = false;  // guarded by core_->mu
+  absl::Mutex threads_mu_;
+  std::vector<ProbeThread> threads_ ABSL_GUARDED_BY(threads_mu_);
 };
 
 HealthRegistry::HealthRegistry(const HealthChecksConfig& config, const Clock& clock,
-                               const Probers& probers, OutcomeStore& store)
-    : impl_(std::make_unique<Impl>(config, clock, probers, store)) {}
+                               const Probers& probers, OutcomeStore& store,
+                               Metrics* metrics)
+    : impl_(std::make_unique<Impl>(config, clock, probers, store, metrics)) {}
 
 HealthRegistry::~HealthRegistry() = default;
 
 void HealthRegistry::Stop() { impl_->Stop(); }
 
 void HealthRegistry::Start(Listener listener) { impl_->Start(std::move(listener)); }
+
+void HealthRegistry::Reconfigure(const HealthChecksConfig& config) {
+  impl_->Reconfigure(config);
+}
 
 std::vector<DependencySnapshot> HealthRegistry::Snapshot() const {
   return impl_->Snapshot();

@@ -8,12 +8,16 @@
 // failures, SERVING again after one success. Until its first result a
 // provider is UNKNOWN (treated as usable).
 //
+// Metrics: probe durations, and failures by source (probe, report), per
+// provider.
+//
 // Thread safety: every method may be called from any thread. Listener calls
 // happen on registry or store threads, one per status change, in order.
 #ifndef CROSSBRIDGE_SERVER_HEALTH_HEALTH_REGISTRY_H_
 #define CROSSBRIDGE_SERVER_HEALTH_HEALTH_REGISTRY_H_
 
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +28,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "server/health/outcome_store.h"
+#include "server/metrics/metrics.h"
 #include "server/health/probers.h"
 
 namespace crossbridge {
@@ -40,18 +45,24 @@ struct DependencySnapshot {
   absl::Duration last_latency = absl::ZeroDuration();
   std::string last_error;                       // empty after a success
   absl::Time last_check_time = absl::InfinitePast();  // never checked
+  std::string retry_policy;  // the policy callers should use with it
 };
 
 class HealthRegistry {
  public:
   // Called with (provider, serving) on every SERVING <-> NOT_SERVING change
-  // (UNKNOWN counts as serving).
-  using Listener = std::function<void(const std::string& provider, bool serving)>;
+  // (UNKNOWN counts as serving); after Start, also when Reconfigure adds or
+  // enables a provider (its current state), and with nullopt when it removes
+  // or disables one (no call for that name follows until it is back).
+  using Listener = std::function<void(const std::string& provider,
+                                      std::optional<bool> serving)>;
   using ReportCallback = std::function<void(absl::StatusOr<DependencySnapshot>)>;
 
-  // `clock`, `probers` and `store` must outlive the registry.
+  // `clock`, `probers`, `store` and `metrics` (may be null: metrics off)
+  // must outlive the registry.
   HealthRegistry(const HealthChecksConfig& config, const Clock& clock,
-                 const Probers& probers, OutcomeStore& store);
+                 const Probers& probers, OutcomeStore& store,
+                 Metrics* metrics = nullptr);
   // Calls Stop().
   ~HealthRegistry();
 
@@ -62,6 +73,14 @@ class HealthRegistry {
   // the listener is not called after Stop returns. Idempotent; the
   // destructor calls it.
   void Stop();
+
+  // Hot reload: providers not in `config` are removed, new ones added (with
+  // a first probe at once when started), and changed ones keep their state
+  // and counts while their probing restarts with the new settings (a probe
+  // in progress finishes first, on its own thread; the first probe with the
+  // new settings comes when the interval's probe claim, ClaimProbe, runs
+  // out). Never blocks on a probe.
+  void Reconfigure(const HealthChecksConfig& config);
 
   // All configured providers, in name order.
   std::vector<DependencySnapshot> Snapshot() const;

@@ -220,6 +220,10 @@ class RedisExecutor::Worker {
 
   // Completes `call` from its reply.
   void Complete(PendingCall& call, ReplyPtr reply) {
+    if (executor_.round_trips_ != nullptr) {
+      executor_.round_trips_->Observe(clock().MonotonicNow() - call.deadline +
+                                      executor_.config_.timeout);
+    }
     if (reply->type == REDIS_REPLY_ERROR) {
       const absl::string_view text = RedisConnection::ErrorText(*reply);
       executor_.NoteErrorReply(text);
@@ -337,9 +341,11 @@ class RedisExecutor::Worker {
   std::mt19937 rng_;
 };
 
-RedisExecutor::RedisExecutor(const RedisStorageConfig& config, const Clock& clock)
+RedisExecutor::RedisExecutor(const RedisStorageConfig& config, const Clock& clock,
+                             LatencyHistogram* round_trips)
     : config_(config),
       clock_(clock),
+      round_trips_(round_trips),
       where_(absl::StrCat(config.host, ":", config.port)) {
   std::random_device seed;
   for (int i = 0; i < std::max(1, config_.connections); ++i) {

@@ -58,6 +58,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/log_throttle.h"
+#include "server/metrics/latency_histogram.h"
 #include "server/redis/redis_connection.h"
 #include "server/redis/script_executor.h"
 
@@ -82,8 +83,10 @@ class RedisExecutor final : public ScriptExecutor {
   };
 
   // `clock` times the per-call deadlines and the backoff; it must outlive
-  // the executor.
-  RedisExecutor(const RedisStorageConfig& config, const Clock& clock);
+  // the executor. `round_trips` (may be null) observes, for every reply,
+  // the time from Eval to the reply.
+  RedisExecutor(const RedisStorageConfig& config, const Clock& clock,
+                LatencyHistogram* round_trips = nullptr);
   // Stops the workers; calls still queued complete with UNAVAILABLE.
   ~RedisExecutor() override;
 
@@ -123,6 +126,7 @@ class RedisExecutor final : public ScriptExecutor {
 
   const RedisStorageConfig config_;
   const Clock& clock_;
+  LatencyHistogram* const round_trips_;
   const std::string where_;
   std::vector<const char*> scripts_;
   HealthListener listener_;

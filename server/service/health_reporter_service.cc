@@ -8,6 +8,7 @@
 #include "common/grpc_status.h"
 #include "common/quote.h"
 #include "server/service/raw_message.h"
+#include "server/service/rpc_timer.h"
 
 namespace crossbridge {
 namespace {
@@ -44,9 +45,10 @@ grpc::ServerUnaryReactor* HealthReporterService::GetHealth(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const RpcTimer timer(get_health_);
   v1::GetHealthRequest proto;
   if (grpc::Status parsed = ParseRawRequest(*request, proto); !parsed.ok()) {
-    reactor->Finish(parsed);
+    timer.Finish(reactor, parsed);
     return reactor;
   }
   v1::HealthReport report;
@@ -61,7 +63,7 @@ grpc::ServerUnaryReactor* HealthReporterService::GetHealth(
       ToProto(*store, report.mutable_store());
     }
   }
-  reactor->Finish(SerializeRawResponse(report, *response));
+  timer.Finish(reactor, SerializeRawResponse(report, *response));
   return reactor;
 }
 
@@ -83,23 +85,20 @@ grpc::ServerUnaryReactor* HealthReporterService::ReportOutcome(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const RpcTimer timer(report_outcome_);
   v1::ReportOutcomeRequest proto;
   if (grpc::Status parsed = ParseRawRequest(*request, proto); !parsed.ok()) {
-    reactor->Finish(parsed);
+    timer.Finish(reactor, parsed);
     return reactor;
   }
   if (proto.provider().empty()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+    timer.Finish(reactor, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  "provider: must not be empty"));
     return reactor;
   }
   if (absl::Status s = CheckOutcomeCode(proto.code()); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
+    timer.Finish(reactor, ToGrpcStatus(s));
     return reactor;
-  }
-  const auto provider = config_.providers.find(proto.provider());
-  if (provider != config_.providers.end() && proto.success()) {
-    advisor_.RecordSuccess(provider->second.retry_policy);
   }
   std::string error;
   if (!proto.success()) {
@@ -110,15 +109,20 @@ grpc::ServerUnaryReactor* HealthReporterService::ReportOutcome(
       proto.provider(), proto.success(),
       absl::Milliseconds(static_cast<int64_t>(
           std::min<uint64_t>(proto.latency_ms(), uint64_t{1} << 40))),
-      error, [reactor, response](absl::StatusOr<DependencySnapshot> s) {
+      error, [this, reactor, response, timer,
+              success = proto.success()](absl::StatusOr<DependencySnapshot> s) {
         if (!s.ok()) {
-          reactor->Finish(ToGrpcStatus(absl::Status(
+          timer.Finish(reactor, ToGrpcStatus(absl::Status(
               s.status().code(), absl::StrCat("provider: ", s.status().message()))));
           return;
         }
+        // A success refills the budget of the provider's retry policy.
+        if (success) {
+          advisor_.RecordSuccess(s->retry_policy);
+        }
         v1::ReportOutcomeResponse out;
         ToProto(*s, out.mutable_dependency());
-        reactor->Finish(SerializeRawResponse(out, *response));
+        timer.Finish(reactor, SerializeRawResponse(out, *response));
       });
   return reactor;
 }

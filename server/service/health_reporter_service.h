@@ -2,7 +2,8 @@
 // GetHealth answers from the HealthRegistry's snapshot, plus the shared
 // store's own state (Redis: reachable, or why not); ReportOutcome feeds a
 // caller's outcome to the registry (fleet-wide failure count) and, on
-// success, deposits into the retry budget of the provider's retry_policy.
+// success, deposits into the retry budget of the provider's retry_policy
+// (as the registry's current config names it).
 // Both methods are registered raw (server/service/raw_message.h).
 // ReportOutcome errors: INVALID_ARGUMENT for an empty provider or a code
 // that is longer than 64 bytes or not printable UTF-8 (it is shown as
@@ -18,6 +19,7 @@
 #include "crossbridge/v1/health_reporter.grpc.pb.h"
 #include "server/health/health_registry.h"
 #include "server/retry/retry_advisor.h"
+#include "server/service/rpc_timer.h"
 
 namespace crossbridge {
 
@@ -29,14 +31,17 @@ class HealthReporterService final
   // The shared store's state for GetHealth; nullopt: no shared store.
   using StoreHealth = std::function<std::optional<DependencySnapshot>()>;
 
-  // All must outlive the service. `store_health` may be empty.
-  HealthReporterService(const HealthChecksConfig& config,
-                        HealthRegistry& registry, RetryAdvisor& advisor,
-                        StoreHealth store_health = nullptr)
-      : config_(config),
-        registry_(registry),
+  // All must outlive the service. `store_health` may be empty, `metrics`
+  // null (metrics off).
+  HealthReporterService(HealthRegistry& registry, RetryAdvisor& advisor,
+                        StoreHealth store_health = nullptr,
+                        Metrics* metrics = nullptr)
+      : registry_(registry),
         advisor_(advisor),
-        store_health_(std::move(store_health)) {}
+        store_health_(std::move(store_health)),
+        get_health_(MethodMetrics(metrics, "crossbridge.v1.HealthReporter/GetHealth")),
+        report_outcome_(
+            MethodMetrics(metrics, "crossbridge.v1.HealthReporter/ReportOutcome")) {}
 
   grpc::ServerUnaryReactor* GetHealth(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer* request,
@@ -46,10 +51,11 @@ class HealthReporterService final
                                           grpc::ByteBuffer* response) override;
 
  private:
-  const HealthChecksConfig& config_;
   HealthRegistry& registry_;
   RetryAdvisor& advisor_;
   const StoreHealth store_health_;
+  GrpcMethodMetrics* const get_health_;
+  GrpcMethodMetrics* const report_outcome_;
 };
 
 // OK, or INVALID_ARGUMENT naming `code` (exposed for tests).

@@ -6,6 +6,7 @@
 
 #include "common/grpc_status.h"
 #include "server/service/raw_message.h"
+#include "server/service/rpc_timer.h"
 
 namespace crossbridge {
 namespace {
@@ -21,10 +22,11 @@ grpc::ServerUnaryReactor* RateLimiterService::AcquirePermit(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const RpcTimer timer(acquire_permit_);
 
   v1::AcquirePermitRequest req;
   if (grpc::Status parsed = ParseRawRequest(*request, req); !parsed.ok()) {
-    reactor->Finish(parsed);
+    timer.Finish(reactor, parsed);
     return reactor;
   }
   std::optional<uint32_t> cost;
@@ -32,9 +34,9 @@ grpc::ServerUnaryReactor* RateLimiterService::AcquirePermit(
 
   limiter_.Acquire(
       req.operation(), req.key(), cost,
-      [reactor, response](absl::StatusOr<GcraResult> result) {
+      [reactor, response, timer](absl::StatusOr<GcraResult> result) {
         if (!result.ok()) {
-          reactor->Finish(ToGrpcStatus(result.status()));
+          timer.Finish(reactor, ToGrpcStatus(result.status()));
           return;
         }
         v1::AcquirePermitResponse resp;
@@ -43,7 +45,7 @@ grpc::ServerUnaryReactor* RateLimiterService::AcquirePermit(
         resp.set_remaining(ClampToUint32(result->remaining));
         resp.set_retry_after_ms(static_cast<uint64_t>(result->retry_after_ms));
         resp.set_reset_after_ms(static_cast<uint64_t>(result->reset_after_ms));
-        reactor->Finish(SerializeRawResponse(resp, *response));
+        timer.Finish(reactor, SerializeRawResponse(resp, *response));
       });
   return reactor;
 }

@@ -8,6 +8,7 @@
 
 #include "crossbridge/v1/rate_limiter.grpc.pb.h"
 #include "server/rate_limiter.h"
+#include "server/service/rpc_timer.h"
 
 namespace crossbridge {
 
@@ -15,8 +16,11 @@ class RateLimiterService final
     : public v1::RateLimiter::WithRawCallbackMethod_AcquirePermit<
           v1::RateLimiter::Service> {
  public:
-  // `limiter` must outlive the service.
-  explicit RateLimiterService(RateLimiter& limiter) : limiter_(limiter) {}
+  // `limiter` must outlive the service; `metrics` may be null (off).
+  explicit RateLimiterService(RateLimiter& limiter, Metrics* metrics = nullptr)
+      : limiter_(limiter),
+        acquire_permit_(
+            MethodMetrics(metrics, "crossbridge.v1.RateLimiter/AcquirePermit")) {}
 
   grpc::ServerUnaryReactor* AcquirePermit(grpc::CallbackServerContext* context,
                                           const grpc::ByteBuffer* request,
@@ -24,6 +28,7 @@ class RateLimiterService final
 
  private:
   RateLimiter& limiter_;
+  GrpcMethodMetrics* const acquire_permit_;
 };
 
 }  // namespace crossbridge

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "server/service/raw_message.h"
+#include "server/service/rpc_timer.h"
 
 namespace crossbridge {
 namespace {
@@ -99,26 +100,27 @@ grpc::ServerUnaryReactor* RetryAdvisorService::DecideRetry(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const RpcTimer timer(decide_retry_);
   v1::DecideRetryRequest proto;
   if (grpc::Status parsed = ParseRawRequest(*request, proto); !parsed.ok()) {
-    reactor->Finish(parsed);
+    timer.Finish(reactor, parsed);
     return reactor;
   }
   absl::StatusOr<RetryRequest> req = FromProto(proto);
   if (!req.ok()) {
-    reactor->Finish(ToGrpcStatus(req.status()));
+    timer.Finish(reactor, ToGrpcStatus(req.status()));
     return reactor;
   }
   advisor_.Decide(proto.policy(), *req, proto.dependency(),
-                  [reactor, response](absl::StatusOr<RetryDecision> d) {
-                    if (!d.ok()) return reactor->Finish(ToGrpcStatus(d.status()));
+                  [reactor, response, timer](absl::StatusOr<RetryDecision> d) {
+                    if (!d.ok()) return timer.Finish(reactor, ToGrpcStatus(d.status()));
                     v1::DecideRetryResponse out;
                     out.set_retry(d->retry);
                     out.set_delay_ms(absl::ToInt64Milliseconds(d->delay));
                     out.set_reason(ReasonToProto(d->reason));
                     out.set_attempts_remaining(
                         static_cast<uint32_t>(d->attempts_remaining));
-                    reactor->Finish(SerializeRawResponse(out, *response));
+                    timer.Finish(reactor, SerializeRawResponse(out, *response));
                   });
   return reactor;
 }
@@ -127,18 +129,19 @@ grpc::ServerUnaryReactor* RetryAdvisorService::GetRetryPolicy(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const RpcTimer timer(get_retry_policy_);
   v1::GetRetryPolicyRequest proto;
   if (grpc::Status parsed = ParseRawRequest(*request, proto); !parsed.ok()) {
-    reactor->Finish(parsed);
+    timer.Finish(reactor, parsed);
     return reactor;
   }
-  absl::StatusOr<const RetryPolicyConfig*> policy = advisor_.Policy(proto.name());
+  absl::StatusOr<RetryPolicyConfig> policy = advisor_.Policy(proto.name());
   if (!policy.ok()) {
-    reactor->Finish(ToGrpcStatus(policy.status()));
+    timer.Finish(reactor, ToGrpcStatus(policy.status()));
     return reactor;
   }
-  reactor->Finish(SerializeRawResponse(
-      RetryPolicyToProto(proto.name().empty() ? "default" : proto.name(), **policy),
+  timer.Finish(reactor, SerializeRawResponse(
+      RetryPolicyToProto(proto.name().empty() ? "default" : proto.name(), *policy),
       *response));
   return reactor;
 }

@@ -9,6 +9,7 @@
 
 #include "crossbridge/v1/retry_advisor.grpc.pb.h"
 #include "server/retry/retry_advisor.h"
+#include "server/service/rpc_timer.h"
 
 namespace crossbridge {
 
@@ -21,8 +22,12 @@ class RetryAdvisorService final
           v1::RetryAdvisor::WithRawCallbackMethod_GetRetryPolicy<
               v1::RetryAdvisor::Service>> {
  public:
-  // `advisor` must outlive the service.
-  explicit RetryAdvisorService(RetryAdvisor& advisor) : advisor_(advisor) {}
+  // `advisor` must outlive the service; `metrics` may be null (off).
+  explicit RetryAdvisorService(RetryAdvisor& advisor, Metrics* metrics = nullptr)
+      : advisor_(advisor),
+        decide_retry_(MethodMetrics(metrics, "crossbridge.v1.RetryAdvisor/DecideRetry")),
+        get_retry_policy_(
+            MethodMetrics(metrics, "crossbridge.v1.RetryAdvisor/GetRetryPolicy")) {}
 
   grpc::ServerUnaryReactor* DecideRetry(grpc::CallbackServerContext* context,
                                         const grpc::ByteBuffer* request,
@@ -33,6 +38,8 @@ class RetryAdvisorService final
 
  private:
   RetryAdvisor& advisor_;
+  GrpcMethodMetrics* const decide_retry_;
+  GrpcMethodMetrics* const get_retry_policy_;
 };
 
 }  // namespace crossbridge

@@ -9,8 +9,8 @@
 #     target) datasource uid is "${datasource}"; every expr uses $instance
 #     and $job when those variables exist; rate windows are $__rate_interval.
 # Every problem is reported (one line each, naming the file and the panel),
-# then the script exits 1. Exits 77 (ctest SKIP_RETURN_CODE) when promtool
-# or jq is not installed (Debian: apt-get install prometheus jq).
+# then the script exits 1. A missing promtool or jq is a failure too:
+# scripts/install-deps.sh installs them (Debian: prometheus, jq).
 #   tests/charts/check_dashboard_and_alerts.sh [REPO_ROOT]
 set -euo pipefail
 
@@ -34,8 +34,8 @@ titles=(
 
 for tool in promtool jq; do
   if ! command -v "$tool" > /dev/null; then
-    echo "check_dashboard_and_alerts: SKIP: $tool not found (apt-get install prometheus jq)" >&2
-    exit 77
+    echo "check_dashboard_and_alerts: FAIL: $tool not found (scripts/install-deps.sh installs it)" >&2
+    exit 1
   fi
 done
 

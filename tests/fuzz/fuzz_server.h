@@ -71,6 +71,7 @@ class FuzzServer {
     (void)InitLogging(quiet);
     auto config = std::make_shared<Config>(DefaultConfig());
     config->server.listen_address = "127.0.0.1:0";
+    config->server.metrics_listen_address = "127.0.0.1:0";  // counted, never scraped
     config->runtime.health_checks.enabled = false;  // no probe threads
     config->runtime.rate_limiting.default_rule = RateLimitRule{5, absl::Seconds(60)};
     absl::StatusOr<std::unique_ptr<Server>> server =

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -105,10 +106,18 @@ class FailingOutcomeStore final : public OutcomeStore {
 class Transitions {
  public:
   HealthRegistry::Listener listener() {
-    return [this](const std::string& provider, bool serving) {
+    return [this](const std::string& provider, std::optional<bool> serving) {
       std::lock_guard<std::mutex> lock(mu_);
-      seen_.emplace_back(provider, serving);
+      if (serving.has_value()) {
+        seen_.emplace_back(provider, *serving);
+      } else {
+        removed_.push_back(provider);
+      }
     };
+  }
+  std::vector<std::string> removed() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return removed_;
   }
   std::vector<std::pair<std::string, bool>> seen() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -119,6 +128,7 @@ class Transitions {
  private:
   mutable std::mutex mu_;
   std::vector<std::pair<std::string, bool>> seen_;
+  std::vector<std::string> removed_;  // nullopt calls, in order
 };
 
 HealthProviderConfig ProviderConfig(std::string target, bool enabled = true,
@@ -416,6 +426,84 @@ TEST_F(HealthRegistryTest, RealTcpListenerDownAndBack) {
   ASSERT_TRUE(WaitFor([&] { return transitions_.size() == 2; }));
   EXPECT_THAT(transitions_.seen(),
               ElementsAre(Pair("backend", false), Pair("backend", true)));
+}
+
+// ---- Reconfigure (hot reload) ------------------------------------------------
+
+TEST_F(HealthRegistryTest, ReconfigureAddsProbesAndAnnouncesANewProvider) {
+  HealthRegistry registry(Config({{"a", ProviderConfig("a")}}), clock_, probers_, store_);
+  registry.Start(transitions_.listener());
+  ASSERT_TRUE(WaitFor([&] { return probers_.Calls("a") == 1; }));
+
+  registry.Reconfigure(
+      Config({{"a", ProviderConfig("a")}, {"b", ProviderConfig("b")}}));
+  // Announced at once (UNKNOWN counts as serving), probed at once.
+  ASSERT_TRUE(WaitFor([&] { return transitions_.size() == 1; }));
+  EXPECT_THAT(transitions_.seen(), ElementsAre(Pair("b", true)));
+  ASSERT_TRUE(WaitFor([&] { return Get(registry, "b").state == DependencyState::kServing; }));
+  EXPECT_EQ(probers_.Calls("b"), 1);
+}
+
+TEST_F(HealthRegistryTest, ReconfigureRemovesAProviderAndItsName) {
+  HealthRegistry registry(
+      Config({{"a", ProviderConfig("a")}, {"b", ProviderConfig("b")}}), clock_,
+      probers_, store_);
+  registry.Start(transitions_.listener());
+  ASSERT_TRUE(WaitFor([&] { return probers_.Calls("a") == 1 && probers_.Calls("b") == 1; }));
+
+  registry.Reconfigure(Config({{"a", ProviderConfig("a")}}));
+  EXPECT_THAT(transitions_.removed(), ElementsAre("b"));
+  EXPECT_THAT(registry.Get("b"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(ReportAndWait(registry, "b", false),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("unknown provider")));
+  EXPECT_EQ(registry.Snapshot().size(), 1u);
+  // b's thread ends: no probe of b however long we wait.
+  const int calls = probers_.Calls("b");
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(kInterval);
+    ASSERT_TRUE(WaitFor([&, i] { return probers_.Calls("a") >= i + 2; }))
+        << i << ": " << probers_.Calls("a");
+  }
+  EXPECT_EQ(probers_.Calls("b"), calls);
+}
+
+TEST_F(HealthRegistryTest, AChangedProviderKeepsItsCountAndProbesTheNewTarget) {
+  probers_.SetDefault("old", absl::UnavailableError("refused"));
+  HealthRegistry registry(Config({{"a", ProviderConfig("old")}}), clock_, probers_, store_);
+  registry.Start(transitions_.listener());
+  ASSERT_TRUE(WaitForFailures(registry, "a", 1));
+
+  HealthProviderConfig next = ProviderConfig("new");
+  next.failure_threshold = 5;
+  next.retry_policy = "quick";
+  registry.Reconfigure(Config({{"a", next}}));
+  DependencySnapshot s = Get(registry, "a");
+  EXPECT_EQ(s.consecutive_failures, 1);  // the count survives
+  EXPECT_EQ(s.failure_threshold, 5);
+  EXPECT_EQ(s.target, "new");
+  EXPECT_EQ(s.retry_policy, "quick");
+  EXPECT_TRUE(transitions_.removed().empty());
+  // The new target is probed once the interval's probe claim (taken by the
+  // old probe) runs out, and succeeds.
+  clock_.Advance(kInterval);
+  ASSERT_TRUE(WaitFor([&] { return probers_.Calls("new") == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return Get(registry, "a").state == DependencyState::kServing; }));
+  EXPECT_EQ(Get(registry, "a").consecutive_failures, 0);
+}
+
+TEST_F(HealthRegistryTest, DisablingAndEnablingAProviderRemovesAndAnnouncesIt) {
+  HealthRegistry registry(Config({{"a", ProviderConfig("a")}}), clock_, probers_, store_);
+  registry.Start(transitions_.listener());
+  ASSERT_TRUE(WaitFor([&] { return probers_.Calls("a") == 1; }));
+
+  registry.Reconfigure(Config({{"a", ProviderConfig("a", /*enabled=*/false)}}));
+  EXPECT_THAT(transitions_.removed(), ElementsAre("a"));
+  EXPECT_EQ(Get(registry, "a").state, DependencyState::kDisabled);
+
+  registry.Reconfigure(Config({{"a", ProviderConfig("a")}}));
+  clock_.Advance(kInterval);  // the first probe's claim runs out
+  ASSERT_TRUE(WaitFor([&] { return probers_.Calls("a") == 2; }));
+  EXPECT_THAT(transitions_.seen(), ::testing::Contains(Pair("a", true)));
 }
 
 }  // namespace

@@ -32,6 +32,7 @@ class ServerTest : public ::testing::Test {
   void SetUp() override {
     auto config = std::make_shared<Config>(DefaultConfig());
     config->server.listen_address = "127.0.0.1:0";
+    config->server.metrics_listen_address = "127.0.0.1:0";
     config->server.drain_grace = absl::Milliseconds(300);
     config->server.shutdown_timeout = absl::Seconds(1);
     absl::StatusOr<std::unique_ptr<Server>> server =
@@ -269,6 +270,7 @@ TEST_F(ServerTest, CallerInputIsEchoedBoundedAndEscaped) {
 TEST_F(ServerTest, ASecondServerOnTheSamePortFailsToStart) {
   auto config = std::make_shared<Config>(DefaultConfig());
   config->server.listen_address = absl::StrCat("127.0.0.1:", server_->port());
+  config->server.metrics_listen_address = "";
   absl::StatusOr<std::unique_ptr<Server>> second =
       Server::Create(config, RealClock::Get());
   ASSERT_THAT(second, IsOk());
@@ -280,6 +282,7 @@ TEST_F(ServerTest, ASecondServerOnTheSamePortFailsToStart) {
 TEST(ServerCreateTest, UnbindableAddressIsUnavailable) {
   auto config = std::make_shared<Config>(DefaultConfig());
   config->server.listen_address = "203.0.113.1:1";  // not a local address
+  config->server.metrics_listen_address = "";
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Create(config, RealClock::Get());
   ASSERT_THAT(server, IsOk());

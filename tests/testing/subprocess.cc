@@ -265,6 +265,16 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
 absl::StatusOr<ServerProcess> ServerProcess::Start(
     const std::string& config_yaml, const std::vector<std::string>& extra_args) {
   std::vector<std::string> argv = {ServerBinary(), "--listen", "127.0.0.1:0"};
+  // Metrics on a free port too (parallel tests would collide on the
+  // default 9464), unless the test sets the address itself.
+  const bool own_metrics =
+      absl::StrContains(config_yaml, "metrics_listen_address") ||
+      std::find(extra_args.begin(), extra_args.end(), "--metrics-listen") !=
+          extra_args.end();
+  if (!own_metrics) {
+    argv.push_back("--metrics-listen");
+    argv.push_back("127.0.0.1:0");
+  }
   std::string config_path;
   if (!config_yaml.empty()) {
     char tmpl[] = "/tmp/crossbridge-test-XXXXXX.yml";
@@ -311,6 +321,25 @@ absl::StatusOr<ServerProcess> ServerProcess::Start(
   if (!absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &server.port_)) {
     return absl::InternalError(absl::StrCat("unparseable line: ", line));
   }
+  if (own_metrics) return server;
+  // The metrics line follows at once.
+  const std::string kMetrics = "\nCROSSBRIDGE_METRICS_LISTENING ";
+  absl::Status metrics = server.child_.WaitUntil(
+      [&] {
+        size_t at = out.find(kMetrics);
+        return at != std::string::npos && out.find('\n', at + 1) != std::string::npos;
+      },
+      absl::Seconds(5));
+  if (!metrics.ok()) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "server did not print its metrics line; stdout: ", out,
+        " stderr: ", server.child_.Stderr()));
+  }
+  const size_t at = out.find(kMetrics) + kMetrics.size();
+  line = out.substr(at, out.find('\n', at) - at);
+  if (!absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &server.metrics_port_)) {
+    return absl::InternalError(absl::StrCat("unparseable metrics line: ", line));
+  }
   return server;
 }
 
@@ -323,6 +352,7 @@ ServerProcess::ServerProcess(ChildProcess child, std::string config_path,
 ServerProcess::ServerProcess(ServerProcess&& other) noexcept
     : child_(std::move(other.child_)),
       port_(other.port_),
+      metrics_port_(other.metrics_port_),
       config_path_(std::exchange(other.config_path_, {})),
       working_dir_(std::exchange(other.working_dir_, {})) {}
 

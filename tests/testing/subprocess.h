@@ -122,8 +122,10 @@ class ServerProcess {
   // Writes `config_yaml` to a temporary file (unless empty: then the
   // embedded default is used) and starts the server, in an empty temporary
   // working directory, with
-  // --listen 127.0.0.1:0, waiting up to 10 s for its CROSSBRIDGE_LISTENING
-  // line. `extra_args` are appended to the command line.
+  // --listen 127.0.0.1:0 and, unless the config or `extra_args` set the
+  // metrics address, --metrics-listen 127.0.0.1:0, waiting up to 10 s for
+  // its CROSSBRIDGE_LISTENING line (and the metrics line). `extra_args` are
+  // appended to the command line.
   static absl::StatusOr<ServerProcess> Start(
       const std::string& config_yaml,
       const std::vector<std::string>& extra_args = {});
@@ -134,6 +136,10 @@ class ServerProcess {
 
   int port() const { return port_; }
   std::string address() const;  // "127.0.0.1:<port>"
+  // The GET /metrics port; 0 when the test set the metrics address itself.
+  int metrics_port() const { return metrics_port_; }
+  // The config file written from `config_yaml` ("" for none).
+  const std::string& config_path() const { return config_path_; }
   pid_t pid() const { return child_.pid(); }
 
   // Sends `signal` to the server.
@@ -150,6 +156,7 @@ class ServerProcess {
 
   ChildProcess child_;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::string config_path_;
   std::string working_dir_;  // an empty temporary directory
 };
