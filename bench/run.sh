@@ -2,7 +2,8 @@
 # make bench: measures four contenders with the same load generator and
 # settings, one after another, and prints a table plus the ratios.
 #   a  noop       a no-op RateLimiter gRPC server (the framework's floor)
-#   b  memory     crossbridge-server, storage.backend memory
+#   b  memory     crossbridge-server, storage.backend memory, metrics off
+#   e  memory+metrics  the same with metrics on (every request counted)
 #   c  redis      crossbridge-server, storage.backend redis
 #   d  lua-direct loadgen calling the same Lua script on Redis itself
 #
@@ -44,9 +45,10 @@ REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 # ---- configs -----------------------------------------------------------------
-write_config() {  # write_config FILE STORAGE_FLOW_MAPPING
+write_config() {  # write_config FILE STORAGE_FLOW_MAPPING [METRICS_ADDRESS]
   cat >"$1" <<EOF
-server: {listen_address: "127.0.0.1:0", drain_grace_seconds: 0, shutdown_timeout_seconds: 2}
+server: {listen_address: "127.0.0.1:0", metrics_listen_address: "${3-}",
+         drain_grace_seconds: 0, shutdown_timeout_seconds: 2}
 storage: $2
 logging: {level: warn}
 runtime:
@@ -58,7 +60,10 @@ runtime:
   health_checks: {enabled: false}
 EOF
 }
+# Metrics are off ("") except in contender e, which differs from b only in
+# counting every request (the same families a scrape would read).
 write_config "$TMP/memory.yml" "{backend: memory}"
+write_config "$TMP/memory-metrics.yml" "{backend: memory}" "127.0.0.1:0"
 write_config "$TMP/redis.yml" "{backend: redis, redis: {url: \"$REDIS_URL\", connections: $SERVER_REDIS_CONNECTIONS}}"
 
 # ---- machine -----------------------------------------------------------------
@@ -131,6 +136,7 @@ bench_server() {
 echo "running (one contender at a time) ..." >&2
 bench_server a noop "$NOOP" --listen 127.0.0.1:0
 bench_server b memory "$SERVER" --config "$TMP/memory.yml"
+bench_server e memory+metrics "$SERVER" --config "$TMP/memory-metrics.yml"
 rcli flushall >/dev/null
 bench_server c redis "$SERVER" --config "$TMP/redis.yml"
 DBSIZE_AFTER_C=$(rcli dbsize)
@@ -166,8 +172,8 @@ SAMPLE_TTL=$([[ -n $SAMPLE_KEY ]] && rcli pttl "$SAMPLE_KEY" || echo '?')
 field() { jq -r ".$2" <<<"${RESULT[$1]}"; }
 echo
 printf '%-3s %-12s %12s %10s %10s %10s %8s %8s %10s\n' "" contender "req/s" "p50 us" "p99 us" "p999 us" errors refused "other-cpu"
-for id in a b c d; do
-  case $id in a) name=noop;; b) name=memory;; c) name=redis;; d) name=lua-direct;; esac
+for id in a b e c d; do
+  case $id in a) name=noop;; b) name=memory;; e) name=memory+metrics;; c) name=redis;; d) name=lua-direct;; esac
   if [[ ${STATUS[$id]} == ok ]]; then
     printf '%-3s %-12s %12.0f %10.1f %10.1f %10.1f %8s %8s %10s\n' "$id" "$name" \
       "$(field $id rps)" "$(field $id p50_us)" "$(field $id p99_us)" "$(field $id p999_us)" \
@@ -188,6 +194,7 @@ echo "other-cpu: share of the machine used by processes other than the contender
 echo "during its run (builds, tests...); above a few % the figures are disturbed."
 echo
 echo "b/a = $(ratio b a)   (target >= 0.85)"
+echo "e/b = $(ratio e b)   (metrics on / off, memory store; target >= 0.95)"
 echo "c/a = $(ratio c a)   (target >= 0.60)"
 echo "c/d = $(ratio c d)"
 if [[ ${STATUS[c]} == ok ]]; then
