@@ -184,8 +184,17 @@ class ConfigParser {
     // A `defaults` map in the file replaces the built-in operations.
     ASSIGN_OR_RETURN(YamlMap defaults, r_.Child(m, "defaults"));
     if (defaults.present()) {
-      RETURN_IF_ERROR(r_.CheckNames(defaults, IsValidEntryName,
-                                    "operation name", kEntryNameRule));
+      // "_default" and "_invalid" are the metrics' labels for requests
+      // served by default_rule and for invalid operations.
+      RETURN_IF_ERROR(r_.CheckNames(
+          defaults,
+          [](absl::string_view name) {
+            return IsValidEntryName(name) && name != "_default" && name != "_invalid";
+          },
+          "operation name",
+          absl::StrCat(kEntryNameRule,
+                       " and must not be \"_default\" or \"_invalid\" (the "
+                       "metrics' labels for default_rule and invalid operations)")));
       out->operations.clear();
       for (const YamlMap::Entry& entry : defaults.entries()) {
         out->operations[entry.key] = RateLimitRule();

@@ -455,12 +455,26 @@ TEST(ParseConfigTest, OperationNamesMustNotContainColons) {
                  "    defaults:\n"
                  "      \"search:v2\": {capacity: 1, window_seconds: 1}\n"),
       "crossbridge.yml:4:7: runtime.rate_limiting.defaults: invalid "
-      "operation name \"search:v2\": must match [A-Za-z0-9_.-]{1,64}");
+      "operation name \"search:v2\": must match [A-Za-z0-9_.-]{1,64} and must "
+      "not be \"_default\" or \"_invalid\" (the metrics' labels for "
+      "default_rule and invalid operations)");
   EXPECT_THAT(Parse("runtime:\n"
                     "  rate_limiting:\n"
                     "    defaults:\n"
                     "      v2.search-x_1: {capacity: 1, window_seconds: 1}\n"),
               IsOk());
+}
+
+// The labels of requests served by default_rule and of invalid ones: an
+// operation with either name would merge its counts into theirs.
+TEST(ParseConfigTest, OperationNamesMustNotBeTheMetricsReservedLabels) {
+  for (const char* name : {"_default", "_invalid"}) {
+    EXPECT_THAT(ParseError(absl::StrCat("runtime:\n"
+                                        "  rate_limiting:\n"
+                                        "    defaults:\n"
+                                        "      ", name, ": {capacity: 1, window_seconds: 1}\n")),
+                HasSubstr(absl::StrCat("invalid operation name \"", name, "\"")));
+  }
 }
 
 TEST(ParseConfigTest, DuplicateKeysAreErrors) {
