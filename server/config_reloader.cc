@@ -76,7 +76,8 @@ void ConfigReloader::Watch() {
       MutexLock lock(&reload_mu_);
       if (loaded_ == now) continue;
     }
-    ReloadNow("the file changed");
+    // Logged and counted by the server; the watch goes on either way.
+    ReloadNow("the file changed").IgnoreError();
   }
 }
 

@@ -233,7 +233,7 @@ int RunServerMain(int argc, char** argv) {
         return;
       }
       if (signal_number == SIGHUP) {
-        reloader.ReloadNow("SIGHUP");
+        reloader.ReloadNow("SIGHUP").IgnoreError();  // logged and counted
         continue;
       }
       // A stray SIGUSR1/2 must not kill the server, nor go unnoticed.

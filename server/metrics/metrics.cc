@@ -223,8 +223,7 @@ class Metrics::StateFamilies final : public prometheus::Collectable {
 // ---- Metrics ------------------------------------------------------------------
 
 Metrics::Metrics(const Clock& clock)
-    : clock_(clock),
-      registry_(std::make_shared<prometheus::Registry>()),
+    : registry_(std::make_shared<prometheus::Registry>()),
       permit_requests_(CounterFamily(
           *registry_, "crossbridge_permit_requests_total",
           "AcquirePermit calls by operation and result (allowed, refused, "

@@ -138,7 +138,6 @@ class Metrics {
   class RequestFamilies;
   class StateFamilies;
 
-  const Clock& clock_;
   const std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& permit_requests_;
   prometheus::Family<prometheus::Counter>& permits_granted_;

@@ -1,5 +1,6 @@
 #include "server/service/grpc_health_service.h"
 
+#include <deque>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -54,10 +55,21 @@ class GrpcHealthService::WatchReactor final
 
   const std::string& name() const { return name_; }
 
-  // The status may have changed: write the latest one unless it is the one
-  // last written, or a write is in flight (OnWriteDone looks again).
-  void Notify() {
+  // The status changed to `status` (nullopt: may have changed). While a
+  // write is in flight the changes queue up (at most kMaxPending, the
+  // oldest dropped first), so a quick NOT_SERVING -> SERVING flap still
+  // reaches the watcher as two messages; when the queue is empty the
+  // current status is written unless it is the one last written.
+  void Notify(std::optional<ServingStatus> status = std::nullopt) {
     MutexLock lock(&mu_);
+    if (status.has_value() && !finished_) {
+      const std::optional<ServingStatus> last =
+          pending_.empty() ? sent_ : std::optional<ServingStatus>(pending_.back());
+      if (last != status) {
+        if (pending_.size() == kMaxPending) pending_.pop_front();
+        pending_.push_back(*status);
+      }
+    }
     MaybeWriteLocked();
   }
 
@@ -85,9 +97,18 @@ class GrpcHealthService::WatchReactor final
  private:
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_ || write_in_flight_) return;
-    // Lock order: this stream's mu_, then the service's (never reversed).
-    const ServingStatus status = service_->Status(name_);
-    if (sent_ == status) return;
+    // Queued changes first, then the current status (lock order: this
+    // stream's mu_, then the service's, never reversed).
+    ServingStatus status;
+    do {
+      if (pending_.empty()) {
+        status = service_->Status(name_);
+        if (sent_ == status) return;
+        break;
+      }
+      status = pending_.front();
+      pending_.pop_front();
+    } while (sent_ == status);
     HealthCheckResponse response;
     response.set_status(status);
     buffer_.Clear();  // no write in flight: gRPC is done with it
@@ -115,6 +136,8 @@ class GrpcHealthService::WatchReactor final
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<ServingStatus> sent_ ABSL_GUARDED_BY(mu_);
+  static constexpr size_t kMaxPending = 8;
+  std::deque<ServingStatus> pending_ ABSL_GUARDED_BY(mu_);  // changes not yet written
   grpc::ByteBuffer buffer_ ABSL_GUARDED_BY(mu_);  // the write in flight
 };
 
@@ -140,14 +163,17 @@ void GrpcHealthService::Remove(const std::string& service) {
 void GrpcHealthService::Update(const std::string& service, bool remove,
                                bool serving) {
   std::vector<std::shared_ptr<WatchReactor>> notify;
+  ServingStatus changed_to;
   {
     MutexLock lock(&mu_);
     if (remove) {
       if (statuses_.erase(service) == 0) return;
+      changed_to = HealthCheckResponse::SERVICE_UNKNOWN;
     } else {
       const ServingStatus status =
           serving && !shutdown_ ? HealthCheckResponse::SERVING
                                 : HealthCheckResponse::NOT_SERVING;
+      changed_to = status;
       auto [it, inserted] = statuses_.try_emplace(service, status);
       if (!inserted) {
         if (it->second == status) return;
@@ -159,7 +185,7 @@ void GrpcHealthService::Update(const std::string& service, bool remove,
       for (const auto& [raw, ref] : it->second) notify.push_back(ref);
     }
   }
-  for (const std::shared_ptr<WatchReactor>& w : notify) w->Notify();
+  for (const std::shared_ptr<WatchReactor>& w : notify) w->Notify(changed_to);
 }
 
 void GrpcHealthService::Shutdown() {
@@ -176,7 +202,9 @@ void GrpcHealthService::Shutdown() {
       }
     }
   }
-  for (const std::shared_ptr<WatchReactor>& w : notify) w->Notify();
+  for (const std::shared_ptr<WatchReactor>& w : notify) {
+    w->Notify(HealthCheckResponse::NOT_SERVING);
+  }
 }
 
 GrpcHealthService::ServingStatus GrpcHealthService::Status(

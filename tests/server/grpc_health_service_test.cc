@@ -252,6 +252,27 @@ TEST_F(GrpcHealthServiceTest, WatchSendsTheStatusThenEachChangeThenServiceUnknow
                       absl::Seconds(10 * kSlowdown)));
 }
 
+// A flap while a write is in flight (the examples' health monitor saw it
+// under TSan): both changes arrive, not only the last one, which equals
+// what was already sent.
+TEST_F(GrpcHealthServiceTest, AQuickFlapReachesTheWatcherAsTwoChanges) {
+  service_->Set("openai", true);
+  for (int i = 0; i < 20; ++i) {
+    WatchCall watch(*stub_, "openai");
+    ASSERT_TRUE(WaitFor([&] { return service_->WatcherCount() == 1; },
+                        absl::Seconds(10 * kSlowdown)));
+    service_->Set("openai", false);  // likely while SERVING is being written
+    service_->Set("openai", true);
+    EXPECT_EQ(watch.Next(), kServing) << i;
+    EXPECT_EQ(watch.Next(), kNotServing) << i;
+    EXPECT_EQ(watch.Next(), kServing) << i;
+    watch.Cancel();
+    watch.Finish();
+    ASSERT_TRUE(WaitFor([&] { return service_->WatcherCount() == 0; },
+                        absl::Seconds(10 * kSlowdown)));
+  }
+}
+
 TEST_F(GrpcHealthServiceTest, WatchOfAnUnknownServiceGetsServiceUnknownThenServingOnceSet) {
   WatchCall watch(*stub_, "anthropic");
   EXPECT_EQ(watch.Next(), kUnknown);
