@@ -65,4 +65,15 @@ std::vector<std::string> RestartOnlyChanges(const Config& running,
   return changed;
 }
 
+Config WithRestartOnlyKeysOf(const Config& running, const Config& next) {
+  Config kept = next;
+  kept.server = running.server;
+  kept.storage = running.storage;
+  kept.logging.console = running.logging.console;
+  kept.logging.file = running.logging.file;
+  kept.logging.max_file_mb = running.logging.max_file_mb;
+  kept.logging.max_files = running.logging.max_files;
+  return kept;
+}
+
 }  // namespace crossbridge

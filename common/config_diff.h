@@ -31,6 +31,10 @@ namespace crossbridge {
 std::vector<std::string> RestartOnlyChanges(const Config& running,
                                             const Config& next);
 
+// `next` with every key RestartOnlyChanges covers taken from `running`: the
+// config a reload leaves in force.
+Config WithRestartOnlyKeysOf(const Config& running, const Config& next);
+
 }  // namespace crossbridge
 
 #endif  // CROSSBRIDGE_COMMON_CONFIG_DIFF_H_

@@ -79,19 +79,6 @@ bool AnyOperationDenies(const RateLimitingConfig& config) {
          config.default_rule->on_store_failure == StoreFailurePolicy::kDeny;
 }
 
-// `next` with the keys a reload cannot change taken from `running`, so the
-// running config always says what is in force.
-Config KeepRestartOnlyKeys(const Config& running, const Config& next) {
-  Config kept = next;
-  kept.server = running.server;
-  kept.storage = running.storage;
-  kept.logging.console = running.logging.console;
-  kept.logging.file = running.logging.file;
-  kept.logging.max_file_mb = running.logging.max_file_mb;
-  kept.logging.max_files = running.logging.max_files;
-  return kept;
-}
-
 class ServerImpl final : public Server {
  public:
   ServerImpl(std::shared_ptr<const Config> config, const Clock& clock,
@@ -257,7 +244,7 @@ class ServerImpl final : public Server {
       Logger("config")->warn("{} changed; it takes effect after a restart "
                              "(running with the old value)", key);
     }
-    config_ = std::make_shared<const Config>(KeepRestartOnlyKeys(*config_, next));
+    config_ = std::make_shared<const Config>(WithRestartOnlyKeysOf(*config_, next));
     return absl::OkStatus();
   }
 

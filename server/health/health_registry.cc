@@ -430,6 +430,7 @@ class HealthRegistry::Impl {
       std::string name;
       HealthProviderConfig config;
       uint64_t generation;
+      const DependencyMetrics* metrics;  // null: metrics off
     };
     std::vector<ToProbe> to_probe;
     {
@@ -440,7 +441,7 @@ class HealthRegistry::Impl {
           continue;
         }
         p.probing_generation = p.generation;
-        to_probe.push_back({name, p.config, p.generation});
+        to_probe.push_back({name, p.config, p.generation, p.metrics});
       }
     }
     MutexLock lock(&threads_mu_);
@@ -458,7 +459,7 @@ class HealthRegistry::Impl {
       auto finished = std::make_shared<std::atomic<bool>>(false);
       threads_.push_back(ProbeThread{
           std::thread([this, p = std::move(p), finished] {
-            ProbeLoop(p.name, p.config, p.generation);
+            ProbeLoop(p.name, p.config, p.generation, p.metrics);
             finished->store(true);
           }),
           finished});
@@ -480,7 +481,7 @@ class HealthRegistry::Impl {
   }
 
   void ProbeLoop(const std::string& name, const HealthProviderConfig& config,
-                 uint64_t generation) {
+                 uint64_t generation, const DependencyMetrics* metrics) {
     // A Redis or HTTP peer closing a probe connection must not kill the
     // process with SIGPIPE; the signal stays blocked on this thread only.
     sigset_t pipe;
@@ -493,7 +494,7 @@ class HealthRegistry::Impl {
     absl::Time next = clock_.MonotonicNow();
     for (;;) {
       if (WaitUntilDue(name, generation, next)) return;
-      if (Claim(name, config.interval, config.timeout)) ProbeOnce(name, config, prober);
+      if (Claim(name, config.interval, config.timeout)) ProbeOnce(name, config, prober, metrics);
       // A probe that overran its interval is followed by one right away,
       // never by a burst catching up on the missed ones.
       next = std::max(next + interval, clock_.MonotonicNow());
@@ -501,7 +502,7 @@ class HealthRegistry::Impl {
   }
 
   void ProbeOnce(const std::string& name, const HealthProviderConfig& config,
-                 const Prober& prober) {
+                 const Prober& prober, const DependencyMetrics* metrics) {
     Outcome o;
     o.provider = name;
     o.check_time = clock_.Now();
@@ -509,10 +510,9 @@ class HealthRegistry::Impl {
     absl::Status status = prober.Probe(config, config.timeout);
     o.latency = clock_.MonotonicNow() - started;
     o.success = status.ok();
-    if (metrics_ != nullptr) {
-      const DependencyMetrics& m = metrics_->Dependency(name);
-      m.probe_duration->Observe(absl::ToDoubleSeconds(o.latency));
-      if (!o.success) m.probe_failures->Increment();
+    if (metrics != nullptr) {
+      metrics->probe_duration->Observe(absl::ToDoubleSeconds(o.latency));
+      if (!o.success) metrics->probe_failures->Increment();
     }
     if (!o.success) {
       o.error = std::string(status.message());

@@ -157,5 +157,26 @@ TEST(RestartOnlyChangesTest, EveryRestartOnlyFieldIsCovered) {
               ElementsAre("storage.redis.url"));
 }
 
+// The config a reload leaves in force: every restart-only key from the
+// running config (so no change is left to report), the rest from the file.
+TEST(WithRestartOnlyKeysOfTest, KeepsWhatNeedsARestartAndTakesTheRest) {
+  const Config running = DefaultConfig();
+  Config next = running;
+  next.server.listen_address = "0.0.0.0:1";
+  next.storage.memory.shards = 1;
+  next.logging.file = "x.log";
+  next.logging.level = "error";
+  next.runtime.rate_limiting.enabled = false;
+  ASSERT_FALSE(RestartOnlyChanges(running, next).empty());
+
+  const Config kept = WithRestartOnlyKeysOf(running, next);
+  EXPECT_THAT(RestartOnlyChanges(running, kept), IsEmpty());
+  EXPECT_EQ(kept.server.listen_address, running.server.listen_address);
+  EXPECT_EQ(kept.storage.memory.shards, running.storage.memory.shards);
+  EXPECT_EQ(kept.logging.file, "");
+  EXPECT_EQ(kept.logging.level, "error");
+  EXPECT_FALSE(kept.runtime.rate_limiting.enabled);
+}
+
 }  // namespace
 }  // namespace crossbridge
