@@ -13,6 +13,7 @@ PACKAGES=(
   libcurl4-openssl-dev
   prometheus-cpp-dev
   prometheus curl jq
+  openssl libssl-dev
   clang-14 libclang-rt-14-dev
 )
 
