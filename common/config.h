@@ -30,12 +30,44 @@
 namespace crossbridge {
 
 // ---- server ---------------------------------------------------------------
+// Whether the TLS listener asks clients for a certificate (mTLS).
+enum class ClientAuth {
+  kNone,     // no client certificate is asked for
+  kRequest,  // asked for and verified against client_ca_file when sent
+  kRequire,  // required and verified: a client without one is refused
+};
+
+// server.tls: TLS on the gRPC port. Off (plaintext) without cert_file.
+// The files are PEM. They are read and checked at start (a missing,
+// unreadable or broken file stops the server) and re-read every
+// refresh_interval: a change that checks out serves new connections, a
+// broken one is logged once and the previous material keeps serving
+// (server/tls/tls_credentials.h).
+struct TlsConfig {
+  std::string cert_file;  // certificate chain, leaf first
+  std::string key_file;   // the leaf's private key (unencrypted)
+  // CA certificates that client certificates must chain to. Required with
+  // client_auth request or require, not allowed with none.
+  std::string client_ca_file;
+  ClientAuth client_auth = ClientAuth::kNone;
+  // How often the files are checked for a change; 1..60 s. A new
+  // certificate serves new connections within about twice this.
+  absl::Duration refresh_interval = absl::Seconds(2);
+
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct ServerConfig {
   // host:port for the gRPC listener. Port 0 picks a free port.
   std::string listen_address = "127.0.0.1:50051";
   // host:port for the metrics (Prometheus) HTTP listener, checked like
   // listen_address (CheckListenAddress). "" turns metrics off.
   std::string metrics_listen_address = "127.0.0.1:9464";
+  // host:port of a plaintext listener that serves grpc.health.v1 and
+  // nothing else, for kubelet gRPC probes and load balancers that cannot
+  // speak TLS. "" (the default): none.
+  std::string health_listen_address;
+  TlsConfig tls;
   // On SIGTERM/SIGINT: health turns NOT_SERVING at once, new calls are still
   // served for drain_grace (so load balancers notice), then the listener
   // closes and in-flight calls get up to shutdown_timeout to finish.
@@ -114,10 +146,18 @@ enum class StoreFailurePolicy {
   kDeny,   // fail closed: UNAVAILABLE
 };
 
+// Whose bucket a permit request takes from when auth is on (with auth off
+// every caller shares the operation's buckets).
+enum class BucketScope {
+  kTenant,  // the caller's tenant's own bucket for the key (default)
+  kGlobal,  // one bucket per key, shared by every tenant (an org-wide quota)
+};
+
 struct RateLimitRule {
   int64_t capacity = 0;                 // > 0, <= 1e9
   absl::Duration window = absl::ZeroDuration();  // > 0, <= 365 days
   StoreFailurePolicy on_store_failure = StoreFailurePolicy::kLocal;
+  BucketScope scope = BucketScope::kTenant;
 };
 
 struct RateLimitingConfig {
@@ -203,12 +243,24 @@ struct RuntimeConfig {
   HealthChecksConfig health_checks;
 };
 
+// ---- auth -----------------------------------------------------------------
+// Bearer tokens bound to tenants (server/auth/tenant_tokens.h has the tokens
+// file's format). Reloadable: a reload reads the tokens file again.
+struct AuthConfig {
+  // true: every CrossBridge RPC needs a known token (grpc.health.v1 and
+  // server reflection stay open).
+  bool enabled = false;
+  // The tokens file (YAML). Required when enabled.
+  std::string tokens_file;
+};
+
 struct Config {
   // Where this config came from ("<embedded default>" or a path).
   std::string source = "<embedded default>";
   ServerConfig server;
   StorageConfig storage;
   LoggingConfig logging;
+  AuthConfig auth;
   RuntimeConfig runtime;
 };
 
@@ -261,6 +313,8 @@ absl::string_view LogFormatName(LogFormat format);
 absl::string_view JitterModeName(JitterMode mode);
 absl::string_view CheckTypeName(CheckType type);
 absl::string_view StoreFailurePolicyName(StoreFailurePolicy policy);
+absl::string_view ClientAuthName(ClientAuth mode);
+absl::string_view BucketScopeName(BucketScope scope);
 
 }  // namespace crossbridge
 

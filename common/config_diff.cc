@@ -30,6 +30,17 @@ std::vector<std::string> RestartOnlyChanges(const Config& running,
   Compare("server.listen_address", sa.listen_address, sb.listen_address, out);
   Compare("server.metrics_listen_address", sa.metrics_listen_address,
           sb.metrics_listen_address, out);
+  Compare("server.health_listen_address", sa.health_listen_address,
+          sb.health_listen_address, out);
+  // The files' contents are re-read as they change (certificate rotation);
+  // which files, and how, is fixed at start.
+  Compare("server.tls.cert_file", sa.tls.cert_file, sb.tls.cert_file, out);
+  Compare("server.tls.key_file", sa.tls.key_file, sb.tls.key_file, out);
+  Compare("server.tls.client_ca_file", sa.tls.client_ca_file,
+          sb.tls.client_ca_file, out);
+  Compare("server.tls.client_auth", sa.tls.client_auth, sb.tls.client_auth, out);
+  Compare("server.tls.refresh_interval_seconds", sa.tls.refresh_interval,
+          sb.tls.refresh_interval, out);
   Compare("server.drain_grace_seconds", sa.drain_grace, sb.drain_grace, out);
   Compare("server.shutdown_timeout_seconds", sa.shutdown_timeout,
           sb.shutdown_timeout, out);

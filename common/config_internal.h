@@ -8,6 +8,7 @@
 //   config_schema.cc      YAML -> Config: root, server, storage, logging,
 //                         runtime.rate_limiting, runtime.health_checks
 //   config_schema_retry.cc  YAML -> Config: runtime.retry
+//   config_schema_security.cc  YAML -> Config: server.tls, auth
 //   config_file.cc        ParseConfig (one document), files, discovery, env
 //
 // Every reader overlays what the document (and the environment) sets on the
@@ -77,6 +78,13 @@ absl::StatusOr<Config> ConfigFromDocument(const YAML::Node& doc,
 // Overlays runtime.retry (`m`, absent if not in the file) on *out.
 absl::Status ReadRetrySection(const YamlReader& reader, const YamlMap& m,
                               RetryConfig* out);
+
+// Overlays server.tls on *out and checks that its keys fit together.
+absl::Status ReadTlsSection(const YamlReader& reader, const YamlMap& m,
+                            TlsConfig* out);
+// Overlays auth on *out.
+absl::Status ReadAuthSection(const YamlReader& reader, const YamlMap& m,
+                             AuthConfig* out);
 
 // The origin to blame for a value: its own if set, else the inherited one if
 // that was set, else its own (which points at the nearest map).

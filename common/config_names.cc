@@ -47,5 +47,11 @@ absl::string_view CheckTypeName(CheckType type) {
 absl::string_view StoreFailurePolicyName(StoreFailurePolicy policy) {
   return NameOf(config_internal::kStoreFailurePolicies, policy);
 }
+absl::string_view ClientAuthName(ClientAuth mode) {
+  return NameOf(config_internal::kClientAuthModes, mode);
+}
+absl::string_view BucketScopeName(BucketScope scope) {
+  return NameOf(config_internal::kBucketScopes, scope);
+}
 
 }  // namespace crossbridge

@@ -43,6 +43,12 @@ inline constexpr Named<StoreFailurePolicy> kStoreFailurePolicies[] = {
     {"local", StoreFailurePolicy::kLocal},
     {"allow", StoreFailurePolicy::kAllow},
     {"deny", StoreFailurePolicy::kDeny}};
+inline constexpr Named<ClientAuth> kClientAuthModes[] = {
+    {"none", ClientAuth::kNone},
+    {"request", ClientAuth::kRequest},
+    {"require", ClientAuth::kRequire}};
+inline constexpr Named<BucketScope> kBucketScopes[] = {
+    {"tenant", BucketScope::kTenant}, {"global", BucketScope::kGlobal}};
 // logging.level, in increasing severity.
 inline constexpr absl::string_view kLogLevels[] = {
     "trace", "debug", "info", "warn", "error", "critical", "off"};

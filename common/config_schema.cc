@@ -46,13 +46,15 @@ class ConfigParser {
 
   absl::Status Read(const YamlMap& root, Config* config) const {
     RETURN_IF_ERROR(
-        r_.CheckKeys(root, {"server", "storage", "logging", "runtime"}));
+        r_.CheckKeys(root, {"server", "storage", "logging", "auth", "runtime"}));
     ASSIGN_OR_RETURN(YamlMap server, r_.Child(root, "server"));
     RETURN_IF_ERROR(ReadServer(server, &config->server));
     ASSIGN_OR_RETURN(YamlMap storage, r_.Child(root, "storage"));
     RETURN_IF_ERROR(ReadStorage(storage, &config->storage));
     ASSIGN_OR_RETURN(YamlMap logging, r_.Child(root, "logging"));
     RETURN_IF_ERROR(ReadLogging(logging, &config->logging));
+    ASSIGN_OR_RETURN(YamlMap auth, r_.Child(root, "auth"));
+    RETURN_IF_ERROR(ReadAuthSection(r_, auth, &config->auth));
     ASSIGN_OR_RETURN(YamlMap runtime, r_.Child(root, "runtime"));
     return ReadRuntime(runtime, &config->runtime);
   }
@@ -60,8 +62,8 @@ class ConfigParser {
  private:
   absl::Status ReadServer(const YamlMap& m, ServerConfig* out) const {
     RETURN_IF_ERROR(r_.CheckKeys(
-        m, {"listen_address", "metrics_listen_address", "drain_grace_seconds",
-            "shutdown_timeout_seconds"}));
+        m, {"listen_address", "metrics_listen_address", "health_listen_address",
+            "tls", "drain_grace_seconds", "shutdown_timeout_seconds"}));
     ValueOrigin origin;
     RETURN_IF_ERROR(
         r_.ReadString(m, "listen_address", &out->listen_address, &origin));
@@ -79,6 +81,18 @@ class ConfigParser {
                         s.message());
       }
     }
+    // "" (the default): no plaintext health listener.
+    ValueOrigin health;
+    RETURN_IF_ERROR(r_.ReadString(m, "health_listen_address",
+                                  &out->health_listen_address, &health));
+    if (!out->health_listen_address.empty()) {
+      if (absl::Status s = CheckListenAddress(out->health_listen_address);
+          !s.ok()) {
+        return r_.Error(health, m.PathOf("health_listen_address"), s.message());
+      }
+    }
+    ASSIGN_OR_RETURN(YamlMap tls, r_.Child(m, "tls"));
+    RETURN_IF_ERROR(ReadTlsSection(r_, tls, &out->tls));
     RETURN_IF_ERROR(r_.ReadDuration(m, "drain_grace_seconds", true,
                                     kMaxDuration, &out->drain_grace));
     return r_.ReadDuration(m, "shutdown_timeout_seconds", true, kMaxDuration,
@@ -219,22 +233,23 @@ class ConfigParser {
     return absl::OkStatus();
   }
 
-  // Overlays capacity, window_seconds and on_store_failure on *rule.
+  // Overlays capacity, window_seconds, on_store_failure and scope on *rule.
   // `complete`: *rule holds no values of its own, so if `m` is in the file or
   // any key is set, capacity and window_seconds must be set.
   absl::Status ReadRule(const YamlMap& m, bool complete, RateLimitRule* rule,
                         bool* any_set) const {
     RETURN_IF_ERROR(
-        r_.CheckKeys(m, {"capacity", "window_seconds", "on_store_failure"}));
-    ValueOrigin capacity, window, on_store_failure;
+        r_.CheckKeys(m, {"capacity", "window_seconds", "on_store_failure", "scope"}));
+    ValueOrigin capacity, window, on_store_failure, scope;
     RETURN_IF_ERROR(r_.ReadInt(m, "capacity", int64_t{1}, kMaxCapacity,
                                &rule->capacity, &capacity));
     RETURN_IF_ERROR(r_.ReadDuration(m, "window_seconds", false, kMaxDuration,
                                     &rule->window, &window));
     RETURN_IF_ERROR(ReadEnum(r_, m, "on_store_failure", kStoreFailurePolicies,
                              &rule->on_store_failure, &on_store_failure));
+    RETURN_IF_ERROR(ReadEnum(r_, m, "scope", kBucketScopes, &rule->scope, &scope));
     *any_set = capacity.explicit_value || window.explicit_value ||
-               on_store_failure.explicit_value;
+               on_store_failure.explicit_value || scope.explicit_value;
     if (!m.present() && !*any_set) return absl::OkStatus();
     if (complete && !capacity.explicit_value) {
       return r_.Error(YamlReader::OriginOf(m), m.path(),

@@ -1,0 +1,24 @@
+// Reading a whole (small) file: the config file, the tokens file, TLS
+// certificates and keys. One place for the errors every caller reports.
+//
+// Thread safety: a pure function of the file system.
+#ifndef CROSSBRIDGE_COMMON_READ_FILE_H_
+#define CROSSBRIDGE_COMMON_READ_FILE_H_
+
+#include <cstddef>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace crossbridge {
+
+// The contents of `path` (symlinks followed). Errors, the path quoted:
+//   NotFound         cannot read "<path>": <strerror> (missing, no
+//                    permission, ...), or: is not a regular file
+//   InvalidArgument  "<path>" is larger than <max_bytes> bytes
+absl::StatusOr<std::string> ReadFileText(const std::string& path,
+                                         size_t max_bytes);
+
+}  // namespace crossbridge
+
+#endif  // CROSSBRIDGE_COMMON_READ_FILE_H_
