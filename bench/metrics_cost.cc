@@ -61,7 +61,7 @@ double Run(const Options& o, Metrics* metrics) {
         seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
         // As RpcTimer does: a clock read at the start and at the finish.
         const absl::Time start = method != nullptr ? clock.MonotonicNow() : absl::InfinitePast();
-        limiter->Acquire("bench", keys[seed % keys.size()], std::nullopt,
+        limiter->Acquire("", "bench", keys[seed % keys.size()], std::nullopt,
                          [&](absl::StatusOr<GcraResult> r) {
                            if (method != nullptr) {
                              method->Record(r.ok() ? 0 : 2, clock.MonotonicNow() - start);

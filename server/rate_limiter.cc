@@ -59,8 +59,8 @@ absl::StatusOr<RateLimiter::Rule> MakeRule(const RateLimitRule& rule,
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": ", gcra.status().message()));
   }
-  return RateLimiter::Rule{*gcra, rule.on_store_failure, std::string(name),
-                           metrics};
+  return RateLimiter::Rule{*gcra, rule.on_store_failure, rule.scope,
+                           std::string(name), metrics};
 }
 
 void Count(const PermitMetrics* metrics,
@@ -135,8 +135,9 @@ absl::StatusOr<const RateLimiter::Rule*> RateLimiter::ResolveRule(
       "\" is not configured in runtime.rate_limiting.defaults"));
 }
 
-void RateLimiter::Acquire(absl::string_view operation, absl::string_view key,
-                          std::optional<uint32_t> cost, Callback done) {
+void RateLimiter::Acquire(absl::string_view tenant, absl::string_view operation,
+                          absl::string_view key, std::optional<uint32_t> cost,
+                          Callback done) {
   RuleSetPtr set = rules_.Get();
   const int64_t n = cost.value_or(1);
   absl::StatusOr<const Rule*> found = ResolveRule(*set, operation);
@@ -160,7 +161,9 @@ void RateLimiter::Acquire(absl::string_view operation, absl::string_view key,
     Count(rule.metrics, open, n);
     return done(open);
   }
-  std::string bucket_key = BucketKey(operation, key);
+  std::string bucket_key = tenant.empty() || rule.scope == BucketScope::kGlobal
+                               ? BucketKey(operation, key)
+                               : TenantBucketKey(tenant, operation, key);
   // Only the `local` fallback needs the key again, after the store failed.
   std::string fallback_key = fallback_ != nullptr ? bucket_key : std::string();
   // `rule` lives as long as `set`, which the callback holds.

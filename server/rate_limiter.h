@@ -23,8 +23,12 @@
 // "_default"; an unknown or invalid operation: "_invalid"), with children
 // resolved when the rules are built (server/metrics/metrics.h).
 //
-// Every bucket is named by BucketKey(operation, key) (server/redis/
-// keyspace.h), so two distinct (operation, key) pairs never share a bucket.
+// Buckets: with no tenant (auth off), or under a rule with scope: global,
+// a request takes from BucketKey(operation, key), shared by every caller;
+// a tenant's request under a scope: tenant rule takes from
+// TenantBucketKey(tenant, operation, key) (server/redis/keyspace.h). So two
+// distinct (tenant, operation, key) triples never share a bucket, and no
+// key a tenant sends reaches another tenant's bucket.
 #ifndef CROSSBRIDGE_SERVER_RATE_LIMITER_H_
 #define CROSSBRIDGE_SERVER_RATE_LIMITER_H_
 
@@ -60,6 +64,7 @@ class RateLimiter {
   struct Rule {
     GcraRule gcra;
     StoreFailurePolicy on_store_failure;
+    BucketScope scope;
     std::string name;                       // for messages: operation "embed"
     const PermitMetrics* metrics = nullptr;  // null: metrics off
   };
@@ -87,9 +92,11 @@ class RateLimiter {
       const RateLimitingConfig& config) const;
   void Apply(std::shared_ptr<const RuleSet> rules);
 
+  // `tenant` is the authenticated caller's tenant, "" when auth is off.
   // `cost` unset means 1; 0 peeks without consuming.
-  void Acquire(absl::string_view operation, absl::string_view key,
-               std::optional<uint32_t> cost, Callback done);
+  void Acquire(absl::string_view tenant, absl::string_view operation,
+               absl::string_view key, std::optional<uint32_t> cost,
+               Callback done);
 
  private:
   using RuleSetPtr = std::shared_ptr<const RuleSet>;

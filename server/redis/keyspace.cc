@@ -1,5 +1,7 @@
 #include "server/redis/keyspace.h"
 
+#include <initializer_list>
+
 namespace crossbridge {
 namespace {
 
@@ -24,18 +26,21 @@ void AppendEscaped(absl::string_view part, std::string& out) {
   }
 }
 
-// <prefix>{<escaped a>[:<escaped b>]}
-std::string Build(KeyKind kind, absl::string_view a,
-                  const absl::string_view* b = nullptr) {
+// <prefix>{<escaped part 1>[:<escaped part 2>...]}
+std::string Build(KeyKind kind,
+                  std::initializer_list<absl::string_view> parts) {
   const absl::string_view prefix = KeyPrefix(kind);
+  size_t size = prefix.size() + parts.size() + 1;
+  for (absl::string_view part : parts) size += part.size();
   std::string key;
-  key.reserve(prefix.size() + a.size() + (b ? b->size() + 1 : 0) + 2);
+  key.reserve(size);
   key.append(prefix.data(), prefix.size());
   key.push_back('{');
-  AppendEscaped(a, key);
-  if (b != nullptr) {
-    key.push_back(':');
-    AppendEscaped(*b, key);
+  bool first = true;
+  for (absl::string_view part : parts) {
+    if (!first) key.push_back(':');
+    first = false;
+    AppendEscaped(part, key);
   }
   key.push_back('}');
   return key;
@@ -46,6 +51,7 @@ std::string Build(KeyKind kind, absl::string_view a,
 absl::string_view KeyPrefix(KeyKind kind) {
   switch (kind) {
     case KeyKind::kBucket: return "cb:v2:bucket:";
+    case KeyKind::kTenantBucket: return "cb:v2:tbucket:";
     case KeyKind::kRetryBudget: return "cb:v2:budget:";
     case KeyKind::kHealthCount: return "cb:v2:health:";
     case KeyKind::kProbeLease: return "cb:v2:probe:";
@@ -54,19 +60,24 @@ absl::string_view KeyPrefix(KeyKind kind) {
 }
 
 std::string BucketKey(absl::string_view operation, absl::string_view key) {
-  return Build(KeyKind::kBucket, operation, &key);
+  return Build(KeyKind::kBucket, {operation, key});
+}
+
+std::string TenantBucketKey(absl::string_view tenant,
+                            absl::string_view operation, absl::string_view key) {
+  return Build(KeyKind::kTenantBucket, {tenant, operation, key});
 }
 
 std::string RetryBudgetKey(absl::string_view policy) {
-  return Build(KeyKind::kRetryBudget, policy);
+  return Build(KeyKind::kRetryBudget, {policy});
 }
 
 std::string HealthCountKey(absl::string_view provider) {
-  return Build(KeyKind::kHealthCount, provider);
+  return Build(KeyKind::kHealthCount, {provider});
 }
 
 std::string ProbeLeaseKey(absl::string_view provider) {
-  return Build(KeyKind::kProbeLease, provider);
+  return Build(KeyKind::kProbeLease, {provider});
 }
 
 std::string EscapeKeyPart(absl::string_view part) {

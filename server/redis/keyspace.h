@@ -5,13 +5,20 @@
 // Layout (version v2):
 //
 //   cb:v2:bucket:{<operation>:<key>}   a rate-limit bucket (GCRA TAT, µs)
+//                                      shared by every caller: auth off, or
+//                                      an operation with scope: global
+//   cb:v2:tbucket:{<tenant>:<operation>:<key>}
+//                                      a tenant's own bucket (auth on,
+//                                      scope: tenant)
 //   cb:v2:budget:{<policy>}            a retry policy's retry budget
 //   cb:v2:health:{<provider>}          a provider's consecutive failures
 //   cb:v2:probe:{<provider>}           a provider's probe lease
 //
 // Guarantees (tests/server/keyspace_test.cc checks them on random input):
 //  - Kinds never meet: the text before the first '{' is fixed per kind, and
-//    no part a request supplies ever lands before it.
+//    no part a request supplies ever lands before it. So no key a tenant
+//    sends reaches a shared bucket or another tenant's: the tenant part
+//    comes from the caller's token, never from the request.
 //  - Injective within a kind: each part is escaped ('%' ':' '{' '}' become
 //    %25 %3A %7B %7D), so the ':' between parts and the closing '}' are
 //    never part of a value and distinct part lists give distinct keys.
@@ -37,13 +44,23 @@
 namespace crossbridge {
 
 // The kinds of key, one prefix each.
-enum class KeyKind { kBucket, kRetryBudget, kHealthCount, kProbeLease };
+enum class KeyKind {
+  kBucket,
+  kTenantBucket,
+  kRetryBudget,
+  kHealthCount,
+  kProbeLease
+};
 
 // "cb:v2:bucket:" and so on: the fixed text before the '{' of a kind.
 absl::string_view KeyPrefix(KeyKind kind);
 
-// The bucket of `key` under rate-limit `operation`.
+// The bucket of `key` under rate-limit `operation`, shared by every caller.
 std::string BucketKey(absl::string_view operation, absl::string_view key);
+// Tenant `tenant`'s own bucket of `key` under `operation`.
+// REQUIRES: tenant is not empty.
+std::string TenantBucketKey(absl::string_view tenant,
+                            absl::string_view operation, absl::string_view key);
 // The retry budget of retry policy `policy`.
 std::string RetryBudgetKey(absl::string_view policy);
 // The fleet-wide consecutive-failure count of health provider `provider`.

@@ -69,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   });
   h->outcomes.ClaimProbe("db", absl::Seconds(1), [](absl::StatusOr<bool>) {});
   for (const char* op : {"allow", "deny", "local"}) {
-    h->limiter->Acquire(op, "k", 1, [&](absl::StatusOr<GcraResult> r) {
+    h->limiter->Acquire("", op, "k", 1, [&](absl::StatusOr<GcraResult> r) {
       if (r.ok()) Check(r->remaining >= 0 && r->remaining <= 60);
     });
   }

@@ -32,6 +32,8 @@ TEST(KeyspaceTest, Layout) {
   EXPECT_EQ(BucketKey("embed", "user:1"), "cb:v2:bucket:{embed:user%3A1}");
   EXPECT_EQ(BucketKey("embed:user", "1"), "cb:v2:bucket:{embed%3Auser:1}");
   EXPECT_EQ(BucketKey("op", "{x}%"), "cb:v2:bucket:{op:%7Bx%7D%25}");
+  EXPECT_EQ(TenantBucketKey("team-a", "embed", "user:1"),
+            "cb:v2:tbucket:{team-a:embed:user%3A1}");
   EXPECT_EQ(RetryBudgetKey("default"), "cb:v2:budget:{default}");
   EXPECT_EQ(HealthCountKey("database"), "cb:v2:health:{database}");
   EXPECT_EQ(ProbeLeaseKey("database"), "cb:v2:probe:{database}");
@@ -99,12 +101,45 @@ TEST(KeyspaceTest, RandomPairsNeverMeetAndKindsNeverMeet) {
   }
   // Each kind's prefix is unique and free of braces.
   std::set<std::string> prefixes;
-  for (KeyKind kind : {KeyKind::kBucket, KeyKind::kRetryBudget,
-                       KeyKind::kHealthCount, KeyKind::kProbeLease}) {
+  for (KeyKind kind : {KeyKind::kBucket, KeyKind::kTenantBucket,
+                       KeyKind::kRetryBudget, KeyKind::kHealthCount,
+                       KeyKind::kProbeLease}) {
     const std::string prefix(KeyPrefix(kind));
     EXPECT_EQ(prefix.find_first_of("{}"), std::string::npos);
     EXPECT_TRUE(prefixes.insert(prefix).second);
   }
+}
+
+// Tenant isolation by construction: whatever operation and key a tenant
+// sends, its bucket is never another tenant's nor a shared one, and distinct
+// (tenant, operation, key) triples never share a bucket.
+TEST(KeyspaceTest, TenantBucketsNeverMeetEachOtherOrSharedBuckets) {
+  std::mt19937_64 rng(20261202);
+  const std::vector<std::string> tenants = {"a", "b", "a.b", "team-a", "a_b"};
+  absl::flat_hash_map<std::string, std::vector<std::string>> seen;
+  std::set<std::string> shared;
+  for (int i = 0; i < 100000; ++i) {
+    const std::string& tenant = tenants[i % tenants.size()];
+    std::string op = RandomPart(rng, 6).substr(0, 64);
+    std::string key = RandomPart(rng, 8).substr(0, 256);
+    const std::string bucket = TenantBucketKey(tenant, op, key);
+    auto [it, inserted] = seen.try_emplace(bucket, std::vector<std::string>{tenant, op, key});
+    if (!inserted) {
+      ASSERT_EQ(it->second, (std::vector<std::string>{tenant, op, key}))
+          << "two triples share " << bucket;
+    }
+    ASSERT_EQ(HashTagOf(bucket), absl::StrCat(EscapeKeyPart(tenant), ":",
+                                              EscapeKeyPart(op), ":",
+                                              EscapeKeyPart(key)));
+    // A key crafted to look like another tenant's parts stays in its own.
+    shared.insert(BucketKey(op, key));
+    shared.insert(BucketKey(absl::StrCat(tenant, ":", op), key));
+  }
+  for (const std::string& k : shared) ASSERT_EQ(seen.count(k), 0u) << k;
+  EXPECT_NE(TenantBucketKey("a", "embed", "user:1"),
+            TenantBucketKey("b", "embed", "user:1"));
+  EXPECT_NE(TenantBucketKey("a", "b:embed", "1"),
+            TenantBucketKey("a:b", "embed", "1"));
 }
 
 }  // namespace

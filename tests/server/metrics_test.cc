@@ -63,7 +63,7 @@ class MetricsTest : public ::testing::Test {
 
   static void Acquire(RateLimiter& limiter, absl::string_view op,
                       absl::string_view key, std::optional<uint32_t> cost = {}) {
-    limiter.Acquire(op, key, cost, [](absl::StatusOr<GcraResult>) {});
+    limiter.Acquire("", op, key, cost, [](absl::StatusOr<GcraResult>) {});
   }
 
   FakeClock clock_;

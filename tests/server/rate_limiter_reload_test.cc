@@ -30,7 +30,7 @@ class RateLimiterReloadTest : public ::testing::Test {
   absl::StatusOr<GcraResult> Acquire(RateLimiter& limiter, absl::string_view op,
                                      std::optional<uint32_t> cost = {}) {
     absl::StatusOr<GcraResult> out = absl::InternalError("not called");
-    limiter.Acquire(op, "user:1", cost, [&](absl::StatusOr<GcraResult> r) { out = r; });
+    limiter.Acquire("", op, "user:1", cost, [&](absl::StatusOr<GcraResult> r) { out = r; });
     return out;
   }
 

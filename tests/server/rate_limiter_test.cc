@@ -38,10 +38,11 @@ class RateLimiterTest : public ::testing::Test {
   static absl::StatusOr<GcraResult> Acquire(RateLimiter& limiter,
                                             absl::string_view op,
                                             absl::string_view key,
-                                            std::optional<uint32_t> cost = {}) {
+                                            std::optional<uint32_t> cost = {},
+                                            absl::string_view tenant = "") {
     absl::StatusOr<GcraResult> out = absl::InternalError("not called");
     int calls = 0;
-    limiter.Acquire(op, key, cost, [&](absl::StatusOr<GcraResult> r) {
+    limiter.Acquire(tenant, op, key, cost, [&](absl::StatusOr<GcraResult> r) {
       out = std::move(r);
       ++calls;
     });
@@ -53,6 +54,46 @@ class RateLimiterTest : public ::testing::Test {
   MemoryStore store_;
   RateLimitingConfig config_;
 };
+
+// Tenants A and B on the same key count in two buckets, exactly; a
+// scope: global rule is one bucket for both; with no tenant (auth off) the
+// bucket is the shared one.
+TEST_F(RateLimiterTest, TenantsHaveTheirOwnBucketsUnlessTheRuleIsGlobal) {
+  config_.operations["quota"] = {5, absl::Seconds(60), StoreFailurePolicy::kLocal,
+                                 BucketScope::kGlobal};
+  config_.operations["embed"] = {5, absl::Seconds(60)};
+  auto limiter = Make();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(Acquire(*limiter, "embed", "user:1", {}, "a")->allowed);
+  }
+  absl::StatusOr<GcraResult> b = Acquire(*limiter, "embed", "user:1", {}, "b");
+  ASSERT_THAT(b, IsOk());
+  EXPECT_EQ(b->remaining, 4);  // B's first
+  EXPECT_EQ(Acquire(*limiter, "embed", "user:1", 0, "a")->remaining, 2);
+  EXPECT_EQ(Acquire(*limiter, "embed", "user:1", 0, "")->remaining, 5);
+  // The shared bucket is untouched by the tenants' own.
+  EXPECT_EQ(store_.size(), 2);
+
+  ASSERT_EQ(Acquire(*limiter, "quota", "org", 2, "a")->remaining, 3);
+  ASSERT_EQ(Acquire(*limiter, "quota", "org", 2, "b")->remaining, 1);
+  EXPECT_EQ(Acquire(*limiter, "quota", "org", 0, "")->remaining, 1);
+  EXPECT_FALSE(Acquire(*limiter, "quota", "org", 2, "a")->allowed);
+}
+
+// A key crafted with the separator cannot reach another tenant's bucket:
+// tenant "a" sending key "b:embed:user:1"-like values stays in its own.
+TEST_F(RateLimiterTest, NoKeyATenantSendsReachesAnotherTenantsBucket) {
+  config_.operations["embed"] = {2, absl::Seconds(60)};
+  auto limiter = Make();
+  ASSERT_FALSE(Acquire(*limiter, "embed", "user:1", 2, "b")->remaining);
+  for (const char* key : {"user:1", "b:embed:user:1", "}b:embed:user:1{",
+                          "%3Auser:1", "b}:{embed:user:1"}) {
+    absl::StatusOr<GcraResult> r = Acquire(*limiter, "embed", key, 0, "a");
+    ASSERT_THAT(r, IsOk());
+    EXPECT_EQ(r->remaining, 2) << key;
+  }
+  EXPECT_EQ(Acquire(*limiter, "embed", "user:1", 0, "b")->remaining, 0);
+}
 
 TEST_F(RateLimiterTest, FirstPermitOfEmbedLeaves59) {
   auto limiter = Make();

@@ -251,7 +251,7 @@ class RedisRateLimiterTest : public RedisStoreTest {
                                             absl::string_view op,
                                             absl::string_view key) {
     std::promise<absl::StatusOr<GcraResult>> p;
-    limiter.Acquire(op, key, std::nullopt, [&p](absl::StatusOr<GcraResult> r) {
+    limiter.Acquire("", op, key, std::nullopt, [&p](absl::StatusOr<GcraResult> r) {
       p.set_value(std::move(r));
     });
     return p.get_future().get();

@@ -124,7 +124,7 @@ class PolicyTest : public ::testing::TestWithParam<absl::StatusOr<std::string>> 
   }
   absl::StatusOr<GcraResult> Acquire(RateLimiter& limiter, const std::string& key) {
     return Sync<GcraResult>(
-        [&](auto done) { limiter.Acquire("embed", key, std::nullopt, done); });
+        [&](auto done) { limiter.Acquire("", "embed", key, std::nullopt, done); });
   }
 
   FakeClock clock_;
@@ -205,7 +205,7 @@ TEST(MemoryBackendPolicyTest, TheMemoryBoundIsAStoreFailureTheRuleDecides) {
     ASSERT_THAT(limiter, IsOk());
     auto acquire = [&](const std::string& key) {
       return Sync<GcraResult>(
-          [&](auto done) { (*limiter)->Acquire("embed", key, std::nullopt, done); });
+          [&](auto done) { (*limiter)->Acquire("", "embed", key, std::nullopt, done); });
     };
     ASSERT_THAT(acquire("first"), IsOk());
     absl::StatusOr<GcraResult> second = acquire("second");
