@@ -48,39 +48,6 @@ absl::StatusOr<std::optional<std::string>> ExplicitPath(
   return p.string();
 }
 
-// The 1-based line where a second YAML document starts, if any. A document
-// marker ("---" or "...") at column 0 can only be a marker (block content is
-// indented, and flow content may not hold one), so this is exact.
-std::optional<int> SecondDocumentLine(absl::string_view text) {
-  bool content = false;  // the first document has begun
-  bool ended = false;    // ... and a "..." ended it
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    ++line_no;
-    const bool start = absl::StartsWith(line, "---") &&
-                       (line.size() == 3 || line[3] == ' ' || line[3] == '\t' ||
-                        line[3] == '\r');
-    const bool end = absl::StartsWith(line, "...") &&
-                     (line.size() == 3 || line[3] == ' ' || line[3] == '\t' ||
-                      line[3] == '\r');
-    if (start) {
-      if (content || ended) return line_no;
-      content = !absl::StripAsciiWhitespace(line.substr(3)).empty();
-      continue;
-    }
-    if (end) {
-      ended = content || ended;
-      continue;
-    }
-    const absl::string_view stripped = absl::StripLeadingAsciiWhitespace(line);
-    if (stripped.empty() || stripped[0] == '#') continue;
-    if (!content && stripped[0] == '%') continue;  // a directive
-    if (ended) return line_no;
-    content = true;
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 EnvLookup ProcessEnv() {
@@ -97,7 +64,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml_text,
   // One document only. yaml-cpp 0.7's LoadAll never returns on some inputs
   // (a lone ","), so the first document is loaded with Load and a second
   // one is found by its marker.
-  if (std::optional<int> line = SecondDocumentLine(yaml_text)) {
+  if (std::optional<int> line = SecondYamlDocumentLine(yaml_text)) {
     return absl::InvalidArgumentError(absl::StrCat(
         filename, ":", *line, ":1: expected a single YAML document, found a second one"));
   }

@@ -12,16 +12,22 @@
 namespace crossbridge {
 namespace {
 
-absl::Status CannotRead(const std::string& path, int error) {
-  return absl::NotFoundError(
-      absl::StrCat("cannot read \"", path, "\": ", std::strerror(error)));
+absl::Status CannotRead(const std::string& path, int error,
+                        absl::string_view why = "") {
+  std::string message = absl::StrCat("cannot read \"", path, "\": ",
+                                     why.empty() ? std::strerror(error) : why);
+  return error == ENOENT || error == ENOTDIR
+             ? absl::NotFoundError(message)
+             : absl::InvalidArgumentError(message);
 }
 
 }  // namespace
 
 absl::StatusOr<std::string> ReadFileText(const std::string& path,
                                          size_t max_bytes) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO at `path` must not hang the open (it is then refused
+  // as not a regular file); reads of a regular file ignore the flag.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return CannotRead(path, errno);
   struct FdCloser {
     int fd;
@@ -29,10 +35,7 @@ absl::StatusOr<std::string> ReadFileText(const std::string& path,
   } closer{fd};
   struct stat st;
   if (fstat(fd, &st) != 0) return CannotRead(path, errno);
-  if (!S_ISREG(st.st_mode)) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read \"", path, "\": not a regular file"));
-  }
+  if (!S_ISREG(st.st_mode)) return CannotRead(path, EINVAL, "not a regular file");
   std::string text;
   char buffer[16384];
   for (;;) {

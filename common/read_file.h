@@ -12,10 +12,13 @@
 
 namespace crossbridge {
 
-// The contents of `path` (symlinks followed). Errors, the path quoted:
-//   NotFound         cannot read "<path>": <strerror> (missing, no
-//                    permission, ...), or: is not a regular file
-//   InvalidArgument  "<path>" is larger than <max_bytes> bytes
+// The contents of `path` (symlinks followed; a FIFO is refused, never
+// waited on). Errors, the path quoted:
+//   NotFound         cannot read "<path>": <strerror>   (no such file or
+//                                                        directory)
+//   InvalidArgument  the same, for every other reason (permissions, a read
+//                    error, "not a regular file"), or:
+//                    "<path>" is larger than <max_bytes> bytes
 absl::StatusOr<std::string> ReadFileText(const std::string& path,
                                          size_t max_bytes);
 

@@ -10,7 +10,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/status.h"
 
 namespace crossbridge {
@@ -414,5 +416,36 @@ std::string YamlReader::EnvVarName(absl::string_view path) {
   }
   return name;
 }
+
+std::optional<int> SecondYamlDocumentLine(absl::string_view text) {
+  bool content = false;  // the first document has begun
+  bool ended = false;    // ... and a "..." ended it
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_no;
+    const bool start = absl::StartsWith(line, "---") &&
+                       (line.size() == 3 || line[3] == ' ' || line[3] == '\t' ||
+                        line[3] == '\r');
+    const bool end = absl::StartsWith(line, "...") &&
+                     (line.size() == 3 || line[3] == ' ' || line[3] == '\t' ||
+                      line[3] == '\r');
+    if (start) {
+      if (content || ended) return line_no;
+      content = !absl::StripAsciiWhitespace(line.substr(3)).empty();
+      continue;
+    }
+    if (end) {
+      ended = content || ended;
+      continue;
+    }
+    const absl::string_view stripped = absl::StripLeadingAsciiWhitespace(line);
+    if (stripped.empty() || stripped[0] == '#') continue;
+    if (!content && stripped[0] == '%') continue;  // a directive
+    if (ended) return line_no;
+    content = true;
+  }
+  return std::nullopt;
+}
+
 
 }  // namespace crossbridge

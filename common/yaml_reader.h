@@ -190,6 +190,14 @@ std::string FormatSeconds(absl::Duration d);
 std::string FormatYamlException(absl::string_view filename,
                                 const YAML::Exception& e);
 
+// The 1-based line where a second YAML document starts in `text`, if any.
+// A document marker ("---" or "...") at column 0 can only be a marker
+// (block content is indented, and flow content may not hold one), so this
+// is exact. Files of one document (the config, the tokens file) reject a
+// second: YAML::Load silently drops it, and yaml-cpp 0.7's LoadAll never
+// returns on some inputs (a lone ",").
+std::optional<int> SecondYamlDocumentLine(absl::string_view text);
+
 }  // namespace crossbridge
 
 #endif  // CROSSBRIDGE_COMMON_YAML_READER_H_

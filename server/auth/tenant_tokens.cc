@@ -1,14 +1,10 @@
 #include "server/auth/tenant_tokens.h"
 
-#include <fcntl.h>
 #include <openssl/crypto.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -20,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "common/names.h"
 #include "common/quote.h"
+#include "common/read_file.h"
 #include "common/status.h"
 #include "common/yaml_reader.h"
 
@@ -51,40 +48,6 @@ absl::string_view DescribeKind(const YAML::Node& node) {
 std::string Position(absl::string_view filename, const YAML::Mark& mark) {
   if (mark.is_null()) return std::string(filename);
   return absl::StrCat(filename, ":", mark.line + 1, ":", mark.column + 1);
-}
-
-// The 1-based line where a second YAML document starts, if any: the rule of
-// ParseConfig (common/config_file.cc). A document marker ("---" or "...") at
-// column 0 can only be a marker, so this is exact. (YAML::LoadAll never
-// returns on some inputs; YAML::Load silently drops every document but the
-// first, which here would drop tokens.)
-std::optional<int> SecondDocumentLine(absl::string_view text) {
-  auto is_marker = [](absl::string_view line, absl::string_view marker) {
-    return absl::StartsWith(line, marker) &&
-           (line.size() == 3 || line[3] == ' ' || line[3] == '\t' ||
-            line[3] == '\r');
-  };
-  bool content = false;  // the first document has begun
-  bool ended = false;    // ... and a "..." ended it
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    ++line_no;
-    if (is_marker(line, "---")) {
-      if (content || ended) return line_no;
-      content = !absl::StripAsciiWhitespace(line.substr(3)).empty();
-      continue;
-    }
-    if (is_marker(line, "...")) {
-      ended = content || ended;
-      continue;
-    }
-    const absl::string_view stripped = absl::StripLeadingAsciiWhitespace(line);
-    if (stripped.empty() || stripped[0] == '#') continue;
-    if (!content && stripped[0] == '%') continue;  // a directive
-    if (ended) return line_no;
-    content = true;
-  }
-  return std::nullopt;
 }
 
 std::string YamlExceptionMessage(absl::string_view filename,
@@ -309,46 +272,8 @@ class TokensParser {
   absl::flat_hash_map<Sha256Digest, Seen> seen_;
 };
 
-// The file at `path`, or why it cannot be read.
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  auto error = [&path](int err, absl::string_view why) {
-    std::string message =
-        absl::StrCat("auth.tokens_file: cannot read \"", path, "\": ", why);
-    return err == ENOENT || err == ENOTDIR
-               ? absl::NotFoundError(message)
-               : absl::InvalidArgumentError(message);
-  };
-  // O_NONBLOCK: a FIFO at `path` must not hang the open (it is then refused
-  // as not a regular file); reads of a regular file ignore the flag.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
-    const int err = errno;
-    return error(err, std::strerror(err));
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    return error(err, std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) return error(EINVAL, "not a regular file");
-  std::string text;
-  char buffer[16384];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n == 0) break;
-    if (n < 0) {
-      const int err = errno;
-      if (err == EINTR) continue;
-      return error(err, std::strerror(err));
-    }
-    text.append(buffer, static_cast<size_t>(n));
-  }
-  return text;
-}
+// A tokens file larger than this is not one.
+constexpr size_t kMaxTokensFileBytes = 16 << 20;
 
 }  // namespace
 
@@ -392,7 +317,7 @@ TenantTokens::TenantTokens(std::vector<TenantGrant> grants)
 absl::StatusOr<std::shared_ptr<const TenantTokens>> TenantTokens::Parse(
     absl::string_view yaml_text, absl::string_view filename) {
   const std::string file(filename);
-  if (std::optional<int> line = SecondDocumentLine(yaml_text)) {
+  if (std::optional<int> line = SecondYamlDocumentLine(yaml_text)) {
     return absl::InvalidArgumentError(absl::StrCat(
         file, ":", *line,
         ":1: expected a single YAML document, found a second one"));
@@ -410,8 +335,12 @@ absl::StatusOr<std::shared_ptr<const TenantTokens>> TenantTokens::Parse(
 
 absl::StatusOr<std::shared_ptr<const TenantTokens>> TenantTokens::Load(
     const std::string& path) {
-  ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
-  return Parse(text, path);
+  absl::StatusOr<std::string> text = ReadFileText(path, kMaxTokensFileBytes);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("auth.tokens_file: ", text.status().message()));
+  }
+  return Parse(*text, path);
 }
 
 std::shared_ptr<const TenantTokens> TenantTokens::Empty() {

@@ -359,10 +359,11 @@ TEST(ParseConfigTest, UnknownKeyListsTheValidKeys) {
                        "  listen_adress: 127.0.0.1:1\n"),
             "crossbridge.yml:2:3: server.listen_adress: unknown key (expected "
             "one of: listen_address, metrics_listen_address, "
-            "drain_grace_seconds, shutdown_timeout_seconds)");
+            "health_listen_address, tls, drain_grace_seconds, "
+            "shutdown_timeout_seconds)");
   EXPECT_THAT(ParseError("sever: {}\n"),
               StartsWith("crossbridge.yml:1:1: sever: unknown key (expected "
-                         "one of: server, storage, logging, runtime)"));
+                         "one of: server, storage, logging, auth, runtime)"));
 }
 
 TEST(ParseConfigTest, WrongTypesAreErrors) {
