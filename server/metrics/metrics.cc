@@ -256,6 +256,16 @@ Metrics::Metrics(const Clock& clock)
           GaugeFamily(*registry_, "crossbridge_config_last_reload_timestamp_seconds",
                       "Unix time of the last successful config load or reload.")
               .Add({})),
+      tls_reloads_(CounterFamily(
+          *registry_, "crossbridge_tls_reloads_total",
+          "Changes to the TLS certificate files by result: success (serving "
+          "the new material), failure (rejected; the previous keeps serving).")),
+      tls_reload_success_(tls_reloads_.Add({{"result", "success"}})),
+      tls_reload_failure_(tls_reloads_.Add({{"result", "failure"}})),
+      tls_expiry_(GaugeFamily(
+          *registry_, "crossbridge_tls_certificate_expiry_timestamp_seconds",
+          "Unix time at which the serving TLS certificate expires (notAfter); "
+          "absent with TLS off.")),
       request_families_(std::make_shared<RequestFamilies>(clock)),
       state_families_(std::make_shared<StateFamilies>()),
       process_(std::make_shared<ProcessCollector>()) {
@@ -333,6 +343,14 @@ void Metrics::RecordReload(bool success, absl::Time when) {
   (success ? reload_success_ : reload_failure_).Increment();
   if (success) return RecordStartupConfig(when);
   last_reload_successful_.Set(0);
+}
+
+void Metrics::RecordTlsReload(bool success) {
+  (success ? tls_reload_success_ : tls_reload_failure_).Increment();
+}
+
+void Metrics::SetTlsCertificateExpiry(absl::Time not_after) {
+  tls_expiry_.Add({}).Set(absl::ToDoubleSeconds(not_after - absl::UnixEpoch()));
 }
 
 void Metrics::SetStateCollector(StateCollector collector) {

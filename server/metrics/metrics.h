@@ -120,6 +120,13 @@ class Metrics {
   // A reload attempt.
   void RecordReload(bool success, absl::Time when);
 
+  // TLS material: a change to the certificate files that was applied
+  // (success) or rejected (failure, the old material keeps serving), and
+  // the serving certificate's notAfter
+  // (crossbridge_tls_certificate_expiry_timestamp_seconds; set at start).
+  void RecordTlsReload(bool success);
+  void SetTlsCertificateExpiry(absl::Time not_after);
+
   // Families computed at scrape time from state the components own
   // (store_up, dependency_up, budget tokens, store internals). Replaces the
   // previous collector; empty clears it. The collector must stay callable
@@ -150,6 +157,10 @@ class Metrics {
   prometheus::Counter& reload_failure_;
   prometheus::Gauge& last_reload_successful_;
   prometheus::Gauge& last_reload_timestamp_;
+  prometheus::Family<prometheus::Counter>& tls_reloads_;
+  prometheus::Counter& tls_reload_success_;
+  prometheus::Counter& tls_reload_failure_;
+  prometheus::Family<prometheus::Gauge>& tls_expiry_;
   const std::shared_ptr<RequestFamilies> request_families_;
   const std::shared_ptr<StateFamilies> state_families_;
   const std::shared_ptr<prometheus::Collectable> process_;
