@@ -1,8 +1,9 @@
 // ConfigReloader: brings a running server onto its config file again, on
-// request (SIGHUP: ReloadNow) and by itself when the file changes.
+// request (SIGHUP: ReloadNow) and by itself when the file, or a file the
+// running config names for reload (auth.tokens_file), changes.
 //
-// The watch polls the file every `interval` with stat(), following
-// symlinks, and reloads when what it points at changed (device, inode,
+// The watch polls the files every `interval` with stat(), following
+// symlinks, and reloads when what one points at changed (device, inode,
 // size or mtime). Polling survives every way a file gets replaced, which
 // an inotify watch on one inode does not:
 //   - Kubernetes ConfigMap volumes, where the file is a symlink through
@@ -26,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -42,17 +44,20 @@ class ConfigReloader {
   // command-line overrides); must be callable from any thread.
   using Loader = std::function<absl::StatusOr<Config>()>;
 
-  // Watches `path` (when non-empty) every `interval`. `server` and `clock`
-  // must outlive the reloader.
+  // Watches `path` ("" = the server runs on the embedded default) and the
+  // files `running` (the config the server started with) names, every
+  // `interval`; after a successful reload, those the new config names.
+  // `server` and `clock` must outlive the reloader.
   ConfigReloader(std::string path, Loader load, Server& server,
-                 const Clock& clock, absl::Duration interval = absl::Milliseconds(500));
+                 const Config& running, const Clock& clock,
+                 absl::Duration interval = absl::Milliseconds(500));
   ~ConfigReloader();
   ConfigReloader(const ConfigReloader&) = delete;
   ConfigReloader& operator=(const ConfigReloader&) = delete;
 
   // Reloads now (`why` is for the log: "SIGHUP"). Returns Server::Reload's
-  // result; FailedPrecondition when the server runs on the embedded
-  // default (there is no file to read again).
+  // result; FailedPrecondition when there is no file to read again (the
+  // embedded default, and no tokens file).
   absl::Status ReloadNow(const std::string& why);
 
  private:
@@ -66,8 +71,12 @@ class ConfigReloader {
              mtime_ns == o.mtime_ns;
     }
   };
-  // Where `path_` points now; nullopt while it cannot be stat()ed.
-  std::optional<Fingerprint> Stat() const;
+  using Fingerprints = std::vector<std::optional<Fingerprint>>;
+
+  // The files to watch under `config`: path_ (if any), then the tokens file.
+  std::vector<std::string> FilesOf(const Config& config) const;
+  // Where each file points now; nullopt while it cannot be stat()ed.
+  static Fingerprints Stat(const std::vector<std::string>& files);
   void Watch();
 
   const std::string path_;
@@ -77,8 +86,9 @@ class ConfigReloader {
   const absl::Duration interval_;
 
   absl::Mutex reload_mu_;  // one reload at a time
+  std::vector<std::string> files_ ABSL_GUARDED_BY(reload_mu_);
   // What the last reload (or the start) read.
-  std::optional<Fingerprint> loaded_ ABSL_GUARDED_BY(reload_mu_);
+  Fingerprints loaded_ ABSL_GUARDED_BY(reload_mu_);
 
   absl::Mutex stop_mu_;
   bool stop_ ABSL_GUARDED_BY(stop_mu_) = false;

@@ -9,12 +9,15 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/config_diff.h"
 #include "common/grpc_time.h"
 #include "common/logging.h"
 #include "common/mutex.h"
 #include "common/status.h"
+#include "server/auth/authenticator.h"
+#include "server/auth/tenant_tokens.h"
 #include "server/health/health_registry.h"
 #include "server/health/memory_outcome_store.h"
 #include "server/health/redis_outcome_store.h"
@@ -31,6 +34,7 @@
 #include "server/service/retry_advisor_service.h"
 #include "server/store/memory_store.h"
 #include "server/store/redis_store.h"
+#include "server/tls/server_tls.h"
 
 namespace crossbridge {
 namespace {
@@ -69,6 +73,37 @@ Stores MakeStores(const Config& config, const Clock& clock, Metrics* metrics) {
   return s;
 }
 
+// The tokens `config` asks for: null with auth off, else the tokens file
+// read and checked (its errors: auth.tokens_file, or file:line:col).
+absl::StatusOr<std::shared_ptr<const TenantTokens>> LoadTokens(
+    const AuthConfig& config) {
+  if (!config.enabled) return std::shared_ptr<const TenantTokens>();
+  return TenantTokens::Load(config.tokens_file);
+}
+
+void LogAuth(const AuthConfig& config, const TenantTokens* tokens) {
+  if (tokens == nullptr) {
+    Logger("auth")->info("auth off: every caller shares the buckets");
+    return;
+  }
+  Logger("auth")->info("auth on: {} token(s) from {} for tenant(s) {}",
+                       tokens->size(), config.tokens_file,
+                       tokens->tenants().empty()
+                           ? std::string("(none)")
+                           : absl::StrJoin(tokens->tenants(), ", "));
+}
+
+// A server builder option that drops every plugin (server reflection): the
+// health listener serves grpc.health.v1 and nothing else.
+class WithoutPlugins final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(
+      std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->clear();
+  }
+};
+
 // Whether losing the store makes the whole server unable to decide: some
 // operation fails closed.
 bool AnyOperationDenies(const RateLimitingConfig& config) {
@@ -82,11 +117,14 @@ bool AnyOperationDenies(const RateLimitingConfig& config) {
 class ServerImpl final : public Server {
  public:
   ServerImpl(std::shared_ptr<const Config> config, const Clock& clock,
-             std::unique_ptr<Metrics> metrics, Stores stores,
+             std::unique_ptr<Metrics> metrics, std::unique_ptr<ServerTls> tls,
+             std::shared_ptr<const TenantTokens> tokens, Stores stores,
              std::unique_ptr<RateLimiter> limiter)
       : config_(std::move(config)),
         clock_(clock),
         metrics_(std::move(metrics)),
+        tls_(std::move(tls)),
+        auth_(config_->auth.enabled, std::move(tokens)),
         stores_(std::move(stores)),
         probers_(MakeProbers(ProcessEnv())),
         health_(config_->runtime.health_checks, clock, *probers_,
@@ -96,10 +134,10 @@ class ServerImpl final : public Server {
                  stores_.budgets ? *stores_.budgets : *stores_.local_budgets,
                  *stores_.local_budgets, &health_, std::random_device{}(),
                  metrics_.get()),
-        rate_limiter_service_(*limiter_, metrics_.get()),
-        retry_advisor_service_(advisor_, metrics_.get()),
-        health_reporter_service_(health_, advisor_, [this] { return StoreHealth(); },
-                                 metrics_.get()) {
+        rate_limiter_service_(*limiter_, auth_, metrics_.get()),
+        retry_advisor_service_(advisor_, auth_, metrics_.get()),
+        health_reporter_service_(health_, advisor_, auth_,
+                                 [this] { return StoreHealth(); }, metrics_.get()) {
     if (metrics_ != nullptr) {
       metrics_->SetStateCollector([this] {
         return CollectStateMetrics({.redis = stores_.redis.get(),
@@ -114,9 +152,10 @@ class ServerImpl final : public Server {
     // No scrape may read the components below once they start to go.
     metrics_endpoint_.reset();
     if (metrics_ != nullptr) metrics_->SetStateCollector(nullptr);
-    if (server_) {
-      server_->Shutdown(GrpcTimeout(absl::ZeroDuration()));
-      server_->Wait();
+    for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+      if (server == nullptr) continue;
+      server->Shutdown(GrpcTimeout(absl::ZeroDuration()));
+      server->Wait();
     }
     // Stop the threads that report to the health service while it exists.
     health_.Stop();
@@ -133,7 +172,9 @@ class ServerImpl final : public Server {
     // limit). Off, a taken port fails Start instead.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.AddListeningPort(config.server.listen_address,
-                             grpc::InsecureServerCredentials(), &port_);
+                             tls_ != nullptr ? tls_->credentials()
+                                             : grpc::InsecureServerCredentials(),
+                             &port_);
     builder.RegisterService(&grpc_health_);
     builder.RegisterService(&rate_limiter_service_);
     builder.RegisterService(&retry_advisor_service_);
@@ -162,6 +203,9 @@ class ServerImpl final : public Server {
           config.server.listen_address,
           " (address in use, not local, or malformed)"));
     }
+    if (!config.server.health_listen_address.empty()) {
+      RETURN_IF_ERROR(StartHealthListener(config.server.health_listen_address));
+    }
     if (metrics_ != nullptr) {
       absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
           MetricsEndpoint::Start(config.server.metrics_listen_address, *metrics_);
@@ -170,16 +214,22 @@ class ServerImpl final : public Server {
     }
     StartDependencyHealth();
     if (stores_.redis != nullptr) StartRedis();
-    Logger("server")->info("serving on {} (port {}), store {}, metrics {}",
-                           config.server.listen_address, port_,
-                           std::string(StorageBackendName(config.storage.backend)),
-                           metrics_endpoint_ != nullptr
-                               ? absl::StrCat("on port ", metrics_endpoint_->port())
-                               : std::string("off"));
+    Logger("server")->info(
+        "serving on {} (port {}, {}), store {}, metrics {}, health listener {}",
+        config.server.listen_address, port_, tls_ != nullptr ? "TLS" : "plaintext",
+        std::string(StorageBackendName(config.storage.backend)),
+        metrics_endpoint_ != nullptr
+            ? absl::StrCat("on port ", metrics_endpoint_->port())
+            : std::string("off"),
+        health_server_ != nullptr ? absl::StrCat("on port ", health_port_)
+                                  : std::string("off"));
+    LogAuth(config.auth, auth_.enabled() ? auth_.tokens().get() : nullptr);
     return absl::OkStatus();
   }
 
   int port() const override { return port_; }
+
+  int health_port() const override { return health_port_; }
 
   int metrics_port() const override {
     return metrics_endpoint_ != nullptr ? metrics_endpoint_->port() : 0;
@@ -219,11 +269,13 @@ class ServerImpl final : public Server {
     log->info("closing the listener; in-flight calls have {} to finish",
               absl::FormatDuration(timeout));
     server_->Shutdown(GrpcTimeout(timeout));
+    if (health_server_ != nullptr) health_server_->Shutdown(GrpcTimeout(timeout));
     log->info("stopped");
   }
 
   void Wait() override {
     if (server_) server_->Wait();
+    if (health_server_) health_server_->Wait();
   }
 
  private:
@@ -234,9 +286,13 @@ class ServerImpl final : public Server {
     if (!rules.ok()) return rules.status();
     std::shared_ptr<const RetryAdvisor::PolicySet> policies =
         advisor_.BuildPolicies(next.runtime.retry);
+    ASSIGN_OR_RETURN(std::shared_ptr<const TenantTokens> tokens,
+                     LoadTokens(next.auth));
     if (absl::Status s = InitLogging(next.logging); !s.ok()) return s;
 
     limiter_->Apply(*std::move(rules));
+    auth_.Apply(next.auth.enabled, tokens);
+    LogAuth(next.auth, tokens.get());
     advisor_.Apply(std::move(policies));
     health_.Reconfigure(next.runtime.health_checks);
     SetGate(AnyOperationDenies(next.runtime.rate_limiting));
@@ -245,6 +301,25 @@ class ServerImpl final : public Server {
                              "(running with the old value)", key);
     }
     config_ = std::make_shared<const Config>(WithRestartOnlyKeysOf(*config_, next));
+    return absl::OkStatus();
+  }
+
+  // The plaintext listener for probes: the same grpc.health.v1 service (and
+  // so the same statuses) as the main port, with nothing else on it.
+  absl::Status StartHealthListener(const std::string& address) {
+    grpc::ServerBuilder builder;
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.SetOption(std::make_unique<WithoutPlugins>());
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
+                             &health_port_);
+    builder.RegisterService(&grpc_health_);
+    health_server_ = builder.BuildAndStart();
+    if (health_server_ == nullptr || health_port_ == 0) {
+      health_server_.reset();
+      return absl::UnavailableError(absl::StrCat(
+          "server.health_listen_address: cannot listen on ", address,
+          " (address in use, not local, or malformed)"));
+    }
     return absl::OkStatus();
   }
 
@@ -303,6 +378,8 @@ class ServerImpl final : public Server {
   std::shared_ptr<const Config> config_ ABSL_GUARDED_BY(reload_mu_);
   const Clock& clock_;
   const std::unique_ptr<Metrics> metrics_;  // null: metrics off
+  const std::unique_ptr<ServerTls> tls_;    // null: plaintext
+  Authenticator auth_;
   Stores stores_;
   const std::unique_ptr<Probers> probers_;
   HealthRegistry health_;
@@ -316,6 +393,8 @@ class ServerImpl final : public Server {
   HealthReporterService health_reporter_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::unique_ptr<grpc::Server> health_server_;  // null: no health listener
+  int health_port_ = 0;
   std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
   absl::Mutex drain_mu_;
   bool draining_ ABSL_GUARDED_BY(drain_mu_) = false;
@@ -329,15 +408,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   if (!config->server.metrics_listen_address.empty()) {
     metrics = std::make_unique<Metrics>(clock);
   }
+  std::unique_ptr<ServerTls> tls;
+  if (config->server.tls.enabled()) {
+    ASSIGN_OR_RETURN(tls, ServerTls::Create(config->server.tls, clock, metrics.get()));
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const TenantTokens> tokens,
+                   LoadTokens(config->auth));
   Stores stores = MakeStores(*config, clock, metrics.get());
   ASSIGN_OR_RETURN(std::unique_ptr<RateLimiter> limiter,
                    RateLimiter::Create(config->runtime.rate_limiting,
                                        *stores.buckets, stores.local_buckets.get(),
                                        metrics.get()));
   if (metrics != nullptr) metrics->RecordStartupConfig(clock.Now());
-  return std::unique_ptr<Server>(new ServerImpl(std::move(config), clock,
-                                                std::move(metrics), std::move(stores),
-                                                std::move(limiter)));
+  return std::unique_ptr<Server>(new ServerImpl(
+      std::move(config), clock, std::move(metrics), std::move(tls),
+      std::move(tokens), std::move(stores), std::move(limiter)));
 }
 
 }  // namespace crossbridge

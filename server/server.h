@@ -18,8 +18,10 @@ namespace crossbridge {
 
 class Server {
  public:
-  // Builds everything from `config`. Fails (InvalidArgument) on a config the
-  // server cannot run, e.g. a storage backend this build does not support.
+  // Builds everything from `config`. Fails on a config the server cannot
+  // run: a TLS file (server.tls.*) or the tokens file (auth.tokens_file)
+  // that is missing, unreadable or broken (the error names the key and the
+  // path, or file:line:col).
   static absl::StatusOr<std::unique_ptr<Server>> Create(
       std::shared_ptr<const Config> config, const Clock& clock);
   virtual ~Server() = default;
@@ -30,14 +32,18 @@ class Server {
 
   // The bound port (after Start), e.g. the one picked for port 0.
   virtual int port() const = 0;
+  // The bound port of the plaintext grpc.health.v1 listener
+  // (server.health_listen_address); 0 when there is none.
+  virtual int health_port() const = 0;
   // The bound port of GET /metrics; 0 when metrics are off.
   virtual int metrics_port() const = 0;
 
   // One hot-reload attempt. `next` is the freshly loaded config, or the
   // error loading it gave (the --check-config message: file:line:col and the
-  // key path). Builds every reloadable part of it (runtime.*, logging.level
-  // and logging.format) and only then applies them all; calls that start
-  // afterwards use the new config, calls in flight finish on the old one.
+  // key path). Builds every reloadable part of it (runtime.*, logging.level,
+  // logging.format, and auth with its tokens file read again) and only then
+  // applies them all; calls that start afterwards use the new config, calls
+  // in flight finish on the old one.
   // Bucket state, retry budgets and health counts are kept. Keys that need
   // a restart (server.*, storage.*, the log sinks) keep their running
   // values; each one that differs is logged as a warning. Every attempt is

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <utility>
@@ -17,6 +18,7 @@
 #include "common/config.h"
 #include "common/logging.h"
 #include "server/config_reloader.h"
+#include "server/auth/token_hash.h"
 #include "server/library_logs.h"
 #include "server/server.h"
 
@@ -135,6 +137,20 @@ const char* SignalName(int signal_number) {
   }
 }
 
+// --hash-token: stdin's token -> its hex SHA-256 on stdout. The token is
+// never echoed.
+int HashToken() {
+  std::string text((std::istreambuf_iterator<char>(std::cin)),
+                   std::istreambuf_iterator<char>());
+  const absl::string_view token = TrimToken(text);
+  if (token.empty()) {
+    std::cerr << "crossbridge-server: --hash-token: no token on stdin\n";
+    return 2;
+  }
+  std::cout << Sha256Hex(token) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int RunServerMain(int argc, char** argv) {
@@ -145,6 +161,7 @@ int RunServerMain(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
+  if (argc == 2 && std::string(argv[1]) == "--hash-token") return HashToken();
   if (!ParseFlags(argc, argv, flags, error)) {
     std::cerr << "crossbridge-server: " << error << "\n\n" << kUsage;
     return 2;
@@ -213,6 +230,12 @@ int RunServerMain(int argc, char** argv) {
   std::cout << "CROSSBRIDGE_LISTENING "
             << BoundAddress(config->server.listen_address, (*server)->port())
             << std::endl;
+  if ((*server)->health_port() != 0) {
+    std::cout << "CROSSBRIDGE_HEALTH_LISTENING "
+              << BoundAddress(config->server.health_listen_address,
+                              (*server)->health_port())
+              << std::endl;
+  }
   if ((*server)->metrics_port() != 0) {
     std::cout << "CROSSBRIDGE_METRICS_LISTENING "
               << BoundAddress(config->server.metrics_listen_address,
@@ -222,7 +245,7 @@ int RunServerMain(int argc, char** argv) {
 
   ConfigReloader reloader(
       *path, [&flags, &env, path = *path] { return LoadConfig(path, flags, env); },
-      **server, RealClock::Get());
+      **server, *config, RealClock::Get());
   std::thread signal_waiter([&handled, &reloader, srv = server->get()] {
     for (;;) {
       int signal_number = 0;

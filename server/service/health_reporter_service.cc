@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/quote.h"
+#include "server/service/call_auth.h"
 #include "server/service/raw_message.h"
 #include "server/service/rpc_timer.h"
 
@@ -46,6 +47,12 @@ grpc::ServerUnaryReactor* HealthReporterService::GetHealth(
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const RpcTimer timer(get_health_);
+  if (absl::StatusOr<Caller> caller = auth_.Authorize(
+          AuthorizationOf(*context), Scope::kRead, "", "GetHealth");
+      !caller.ok()) {
+    timer.Finish(reactor, ToGrpcStatus(caller.status()));
+    return reactor;
+  }
   v1::GetHealthRequest proto;
   if (grpc::Status parsed = ParseRawRequest(*request, proto); !parsed.ok()) {
     timer.Finish(reactor, parsed);
@@ -86,6 +93,12 @@ grpc::ServerUnaryReactor* HealthReporterService::ReportOutcome(
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const RpcTimer timer(report_outcome_);
+  if (absl::StatusOr<Caller> caller = auth_.Authorize(
+          AuthorizationOf(*context), Scope::kReport, "", "ReportOutcome");
+      !caller.ok()) {
+    timer.Finish(reactor, ToGrpcStatus(caller.status()));
+    return reactor;
+  }
   v1::ReportOutcomeRequest proto;
   if (grpc::Status parsed = ParseRawRequest(*request, proto); !parsed.ok()) {
     timer.Finish(reactor, parsed);

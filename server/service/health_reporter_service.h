@@ -4,8 +4,9 @@
 // caller's outcome to the registry (fleet-wide failure count) and, on
 // success, deposits into the retry budget of the provider's retry_policy
 // (as the registry's current config names it).
-// Both methods are registered raw (server/service/raw_message.h).
-// ReportOutcome errors: INVALID_ARGUMENT for an empty provider or a code
+// Both methods are registered raw (server/service/raw_message.h) and
+// authorized first (scope read for GetHealth, report for ReportOutcome;
+// server/service/call_auth.h). ReportOutcome errors: INVALID_ARGUMENT for an empty provider or a code
 // that is longer than 64 bytes or not printable UTF-8 (it is shown as
 // last_error, so no terminal escape may pass); NOT_FOUND for an unknown
 // provider.
@@ -17,6 +18,7 @@
 
 #include "common/config.h"
 #include "crossbridge/v1/health_reporter.grpc.pb.h"
+#include "server/auth/authenticator.h"
 #include "server/health/health_registry.h"
 #include "server/retry/retry_advisor.h"
 #include "server/service/rpc_timer.h"
@@ -34,10 +36,12 @@ class HealthReporterService final
   // All must outlive the service. `store_health` may be empty, `metrics`
   // null (metrics off).
   HealthReporterService(HealthRegistry& registry, RetryAdvisor& advisor,
+                        const Authenticator& auth,
                         StoreHealth store_health = nullptr,
                         Metrics* metrics = nullptr)
       : registry_(registry),
         advisor_(advisor),
+        auth_(auth),
         store_health_(std::move(store_health)),
         get_health_(MethodMetrics(metrics, "crossbridge.v1.HealthReporter/GetHealth")),
         report_outcome_(
@@ -53,6 +57,7 @@ class HealthReporterService final
  private:
   HealthRegistry& registry_;
   RetryAdvisor& advisor_;
+  const Authenticator& auth_;
   const StoreHealth store_health_;
   GrpcMethodMetrics* const get_health_;
   GrpcMethodMetrics* const report_outcome_;

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "common/grpc_status.h"
+#include "server/service/call_auth.h"
 #include "server/service/raw_message.h"
 #include "server/service/rpc_timer.h"
 
@@ -29,11 +30,17 @@ grpc::ServerUnaryReactor* RateLimiterService::AcquirePermit(
     timer.Finish(reactor, parsed);
     return reactor;
   }
+  absl::StatusOr<Caller> caller = auth_.Authorize(
+      AuthorizationOf(*context), Scope::kAcquire, req.operation(), "AcquirePermit");
+  if (!caller.ok()) {
+    timer.Finish(reactor, ToGrpcStatus(caller.status()));
+    return reactor;
+  }
   std::optional<uint32_t> cost;
   if (req.has_cost()) cost = req.cost();
 
   limiter_.Acquire(
-      req.operation(), req.key(), cost,
+      caller->tenant, req.operation(), req.key(), cost,
       [reactor, response, timer](absl::StatusOr<GcraResult> result) {
         if (!result.ok()) {
           timer.Finish(reactor, ToGrpcStatus(result.status()));

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "server/service/call_auth.h"
 #include "server/service/raw_message.h"
 #include "server/service/rpc_timer.h"
 
@@ -101,6 +102,12 @@ grpc::ServerUnaryReactor* RetryAdvisorService::DecideRetry(
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const RpcTimer timer(decide_retry_);
+  if (absl::StatusOr<Caller> caller = auth_.Authorize(
+          AuthorizationOf(*context), Scope::kRetry, "", "DecideRetry");
+      !caller.ok()) {
+    timer.Finish(reactor, ToGrpcStatus(caller.status()));
+    return reactor;
+  }
   v1::DecideRetryRequest proto;
   if (grpc::Status parsed = ParseRawRequest(*request, proto); !parsed.ok()) {
     timer.Finish(reactor, parsed);
@@ -130,6 +137,12 @@ grpc::ServerUnaryReactor* RetryAdvisorService::GetRetryPolicy(
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const RpcTimer timer(get_retry_policy_);
+  if (absl::StatusOr<Caller> caller = auth_.Authorize(
+          AuthorizationOf(*context), Scope::kRead, "", "GetRetryPolicy");
+      !caller.ok()) {
+    timer.Finish(reactor, ToGrpcStatus(caller.status()));
+    return reactor;
+  }
   v1::GetRetryPolicyRequest proto;
   if (grpc::Status parsed = ParseRawRequest(*request, proto); !parsed.ok()) {
     timer.Finish(reactor, parsed);

@@ -1,5 +1,6 @@
-// gRPC adapter for crossbridge.v1.RetryAdvisor on the callback API: checks
-// the request fields, calls RetryAdvisor and finishes the reactor from its
+// gRPC adapter for crossbridge.v1.RetryAdvisor on the callback API:
+// authorizes the call (scope retry for DecideRetry, read for
+// GetRetryPolicy; server/service/call_auth.h), checks the request fields, calls RetryAdvisor and finishes the reactor from its
 // completion. Errors: INVALID_ARGUMENT naming the field (attempt, failure,
 // grpc_code, http_status, policy, and the request itself when its bytes do
 // not parse), NOT_FOUND for an unknown policy or dependency. Both methods
@@ -8,6 +9,7 @@
 #define CROSSBRIDGE_SERVER_SERVICE_RETRY_ADVISOR_SERVICE_H_
 
 #include "crossbridge/v1/retry_advisor.grpc.pb.h"
+#include "server/auth/authenticator.h"
 #include "server/retry/retry_advisor.h"
 #include "server/service/rpc_timer.h"
 
@@ -22,9 +24,12 @@ class RetryAdvisorService final
           v1::RetryAdvisor::WithRawCallbackMethod_GetRetryPolicy<
               v1::RetryAdvisor::Service>> {
  public:
-  // `advisor` must outlive the service; `metrics` may be null (off).
-  explicit RetryAdvisorService(RetryAdvisor& advisor, Metrics* metrics = nullptr)
+  // `advisor` and `auth` must outlive the service; `metrics` may be null
+  // (off).
+  RetryAdvisorService(RetryAdvisor& advisor, const Authenticator& auth,
+                      Metrics* metrics = nullptr)
       : advisor_(advisor),
+        auth_(auth),
         decide_retry_(MethodMetrics(metrics, "crossbridge.v1.RetryAdvisor/DecideRetry")),
         get_retry_policy_(
             MethodMetrics(metrics, "crossbridge.v1.RetryAdvisor/GetRetryPolicy")) {}
@@ -38,6 +43,7 @@ class RetryAdvisorService final
 
  private:
   RetryAdvisor& advisor_;
+  const Authenticator& auth_;
   GrpcMethodMetrics* const decide_retry_;
   GrpcMethodMetrics* const get_retry_policy_;
 };

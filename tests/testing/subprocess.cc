@@ -321,24 +321,35 @@ absl::StatusOr<ServerProcess> ServerProcess::Start(
   if (!absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &server.port_)) {
     return absl::InternalError(absl::StrCat("unparseable line: ", line));
   }
-  if (own_metrics) return server;
-  // The metrics line follows at once.
-  const std::string kMetrics = "\nCROSSBRIDGE_METRICS_LISTENING ";
-  absl::Status metrics = server.child_.WaitUntil(
-      [&] {
-        size_t at = out.find(kMetrics);
-        return at != std::string::npos && out.find('\n', at + 1) != std::string::npos;
-      },
-      absl::Seconds(5));
-  if (!metrics.ok()) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "server did not print its metrics line; stdout: ", out,
-        " stderr: ", server.child_.Stderr()));
+  // The other listeners' lines follow at once: health, then metrics.
+  auto port_of_line = [&](absl::string_view name, int* port) -> absl::Status {
+    const std::string prefix = absl::StrCat("\nCROSSBRIDGE_", name, "_LISTENING ");
+    absl::Status printed = server.child_.WaitUntil(
+        [&] {
+          size_t at = out.find(prefix);
+          return at != std::string::npos && out.find('\n', at + 1) != std::string::npos;
+        },
+        absl::Seconds(5));
+    if (!printed.ok()) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "server did not print its ", name, " line; stdout: ", out,
+          " stderr: ", server.child_.Stderr()));
+    }
+    const size_t at = out.find(prefix) + prefix.size();
+    const std::string port_line = out.substr(at, out.find('\n', at) - at);
+    if (!absl::SimpleAtoi(port_line.substr(port_line.rfind(':') + 1), port)) {
+      return absl::InternalError(absl::StrCat("unparseable line: ", port_line));
+    }
+    return absl::OkStatus();
+  };
+  if (absl::StrContains(config_yaml, "health_listen_address: \"127.0.0.1:0\"")) {
+    if (absl::Status s = port_of_line("HEALTH", &server.health_port_); !s.ok()) {
+      return s;
+    }
   }
-  const size_t at = out.find(kMetrics) + kMetrics.size();
-  line = out.substr(at, out.find('\n', at) - at);
-  if (!absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &server.metrics_port_)) {
-    return absl::InternalError(absl::StrCat("unparseable metrics line: ", line));
+  if (own_metrics) return server;
+  if (absl::Status s = port_of_line("METRICS", &server.metrics_port_); !s.ok()) {
+    return s;
   }
   return server;
 }
@@ -353,6 +364,7 @@ ServerProcess::ServerProcess(ServerProcess&& other) noexcept
     : child_(std::move(other.child_)),
       port_(other.port_),
       metrics_port_(other.metrics_port_),
+      health_port_(other.health_port_),
       config_path_(std::exchange(other.config_path_, {})),
       working_dir_(std::exchange(other.working_dir_, {})) {}
 

@@ -138,6 +138,9 @@ class ServerProcess {
   std::string address() const;  // "127.0.0.1:<port>"
   // The GET /metrics port; 0 when the test set the metrics address itself.
   int metrics_port() const { return metrics_port_; }
+  // The plaintext grpc.health.v1 port, when the config has
+  // `health_listen_address: "127.0.0.1:0"`; else 0.
+  int health_port() const { return health_port_; }
   // The config file written from `config_yaml` ("" for none).
   const std::string& config_path() const { return config_path_; }
   pid_t pid() const { return child_.pid(); }
@@ -157,6 +160,7 @@ class ServerProcess {
   ChildProcess child_;
   int port_ = 0;
   int metrics_port_ = 0;
+  int health_port_ = 0;
   std::string config_path_;
   std::string working_dir_;  // an empty temporary directory
 };
