@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "common/quote.h"
@@ -30,16 +31,29 @@ namespace {
 
 constexpr absl::string_view kDefaultTarget = "127.0.0.1:50051";
 constexpr absl::string_view kTargetEnv = "CROSSBRIDGE_TARGET";
+constexpr absl::string_view kTokenEnv = "CROSSBRIDGE_TOKEN";
 constexpr uint64_t kDefaultTimeoutMs = 1000;
 constexpr uint64_t kMaxTimeoutMs = 24 * 60 * 60 * 1000;  // One day.
 
 constexpr absl::string_view kGlobalFlagsHelp =
     "Global flags (before or after the command):\n"
-    "  --target HOST:PORT   server address (default $CROSSBRIDGE_TARGET,\n"
-    "                       then 127.0.0.1:50051)\n"
-    "  --timeout-ms N       RPC deadline in milliseconds (default 1000)\n"
-    "  --json               print one JSON object per line\n"
-    "  -h, --help           print this help and exit 0\n";
+    "  --target HOST:PORT      server address (default $CROSSBRIDGE_TARGET,\n"
+    "                          then 127.0.0.1:50051)\n"
+    "  --timeout-ms N          RPC deadline in milliseconds (default 1000)\n"
+    "  --json                  print one JSON object per line\n"
+    "  --token-file PATH       send the bearer token in PATH (whitespace\n"
+    "                          trimmed) as `authorization: Bearer <token>`;\n"
+    "                          default: $CROSSBRIDGE_TOKEN when set and not\n"
+    "                          empty; the flag wins\n"
+    "  --tls-ca PATH           TLS, verifying the server with the PEM roots\n"
+    "                          in PATH (any --tls-* flag turns TLS on; no\n"
+    "                          --tls-ca: the system roots)\n"
+    "  --tls-cert PATH         client certificate chain (PEM) for mTLS;\n"
+    "                          needs --tls-key\n"
+    "  --tls-key PATH          its private key (PEM); needs --tls-cert\n"
+    "  --tls-server-name NAME  name to check in the server certificate (and\n"
+    "                          SNI), e.g. localhost when --target is an IP\n"
+    "  -h, --help              print this help and exit 0\n";
 
 constexpr absl::string_view kExitCodesHelp =
     "Exit codes:\n"
@@ -125,6 +139,11 @@ const std::map<std::string, std::set<std::string>>& ValueFlags() {
   static const auto* flags = new std::map<std::string, std::set<std::string>>{
       {"target", {}},
       {"timeout-ms", {}},
+      {"token-file", {}},
+      {"tls-ca", {}},
+      {"tls-cert", {}},
+      {"tls-key", {}},
+      {"tls-server-name", {}},
       {"operation", {"acquire"}},
       {"key", {"acquire"}},
       {"cost", {"acquire"}},
@@ -272,6 +291,10 @@ struct CliArgs {
   bool json = false;
   std::string target;
   absl::Duration timeout;
+  // security (ClientOptions::tls, token, token_file)
+  std::optional<ClientOptions::Tls> tls;
+  std::string token_file;  // --token-file
+  std::string token;       // $CROSSBRIDGE_TOKEN, without --token-file
   std::string operation;
   std::string key;
   uint32_t cost = 1;
@@ -347,6 +370,42 @@ std::string FlagOr(const RawArgs& raw, const std::string& name,
   return it == raw.flags.end() ? std::move(fallback) : it->second;
 }
 
+// The token from the environment ("" when unset or blank), trimmed.
+std::string EnvToken() {
+  const char* env = std::getenv(std::string(kTokenEnv).c_str());
+  return env == nullptr ? ""
+                        : std::string(absl::StripAsciiWhitespace(env));
+}
+
+// --token-file, $CROSSBRIDGE_TOKEN and the --tls-* flags into `args`.
+absl::Status ValidateSecurity(const RawArgs& raw, CliArgs& args) {
+  for (const char* name : {"token-file", "tls-ca", "tls-cert", "tls-key",
+                           "tls-server-name"}) {
+    auto it = raw.flags.find(name);
+    if (it != raw.flags.end() && it->second.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " must not be empty"));
+    }
+  }
+  if (raw.flags.count("tls-cert") != raw.flags.count("tls-key")) {
+    return absl::InvalidArgumentError(
+        "--tls-cert and --tls-key must be given together");
+  }
+  args.token_file = FlagOr(raw, "token-file", "");
+  if (args.token_file.empty()) args.token = EnvToken();
+  if (raw.flags.count("tls-ca") + raw.flags.count("tls-cert") +
+          raw.flags.count("tls-server-name") !=
+      0) {
+    ClientOptions::Tls tls;
+    tls.ca_file = FlagOr(raw, "tls-ca", "");
+    tls.cert_file = FlagOr(raw, "tls-cert", "");
+    tls.key_file = FlagOr(raw, "tls-key", "");
+    tls.server_name = FlagOr(raw, "tls-server-name", "");
+    args.tls = std::move(tls);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CliArgs> Validate(const RawArgs& raw) {
   RETURN_IF_ERROR(raw.error);
   RETURN_IF_ERROR(CheckCommandAndFlags(raw));
@@ -363,6 +422,7 @@ absl::StatusOr<CliArgs> Validate(const RawArgs& raw) {
                    FlagOr(raw, "timeout-ms", std::to_string(kDefaultTimeoutMs)),
                    1, kMaxTimeoutMs));
   args.timeout = absl::Milliseconds(timeout_ms);
+  RETURN_IF_ERROR(ValidateSecurity(raw, args));
   args.operation = FlagOr(raw, "operation", "");
   args.key = FlagOr(raw, "key", "");
   ASSIGN_OR_RETURN(uint64_t cost,
@@ -637,13 +697,35 @@ int RunReport(const CliArgs& args, Client& client, std::ostream& out,
   return kExitOk;
 }
 
+// Create's message with the SDK option it names spelled as the CLI's flag
+// (or environment variable), e.g. `--tls-ca: cannot read "/x": ...`.
+std::string CreateErrorMessage(absl::string_view message) {
+  static constexpr std::pair<absl::string_view, absl::string_view> kNames[] = {
+      {"tls.ca_file: ", "--tls-ca: "},
+      {"tls.cert_file: ", "--tls-cert: "},
+      {"tls.key_file: ", "--tls-key: "},
+      {"token_file: ", "--token-file: "},
+      {"token: ", "$CROSSBRIDGE_TOKEN: "},
+  };
+  for (const auto& [option, flag] : kNames) {
+    if (absl::ConsumePrefix(&message, option)) {
+      return EscapeForTerminal(absl::StrCat(flag, message));
+    }
+  }
+  return EscapeForTerminal(message);
+}
+
 int Run(const CliArgs& args, std::ostream& out, std::ostream& err) {
   ClientOptions options;
   options.target = args.target;
   options.default_deadline = args.timeout;
-  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
+  options.tls = args.tls;
+  options.token_file = args.token_file;
+  options.token = args.token;
+  absl::StatusOr<std::unique_ptr<Client>> client =
+      Client::Create(std::move(options));
   if (!client.ok()) {
-    err << "error: " << client.status().message() << "\n";
+    err << "error: " << CreateErrorMessage(client.status().message()) << "\n";
     return kExitUsage;
   }
   if (args.command == "acquire") {

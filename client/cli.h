@@ -3,6 +3,8 @@
 // (not in main.cc) so tests can run it in-process.
 //
 //   crossbridge-cli [--target HOST:PORT] [--timeout-ms N] [--json]
+//                   [--token-file PATH] [--tls-ca PATH]
+//                   [--tls-cert PATH --tls-key PATH] [--tls-server-name NAME]
 //                   acquire --operation OP --key KEY [--cost N]
 //   crossbridge-cli [global flags] health [--service NAME] [--watch]
 //                   [--watch-seconds N]
@@ -16,13 +18,24 @@
 // before or after the command. --target defaults to $CROSSBRIDGE_TARGET, then
 // 127.0.0.1:50051. --help / -h prints usage to `out` and exits 0.
 //
+// Security (ClientOptions::tls, token, token_file in client/client.h):
+// --token-file PATH sends the token in PATH (whitespace trimmed) as
+// `authorization: Bearer <token>`; without it, $CROSSBRIDGE_TOKEN (trimmed)
+// when set and not empty. Any --tls-* flag turns TLS on: --tls-ca PATH (PEM
+// roots; without it the system roots), --tls-cert PATH with --tls-key PATH
+// (mTLS; one without the other is a usage error), --tls-server-name NAME
+// (the name checked in the server certificate). An empty value, or a file
+// that cannot be read, is a usage error (exit 2) naming the flag; a failed
+// TLS handshake is an RPC error (exit 3, UNAVAILABLE).
+//
 // Exit codes:
 //   0  acquire: permit allowed            health: SERVING (--watch: the last
 //      retry: retry advised               status seen)
 //      report: outcome recorded
 //   1  acquire: refused (rate limited)    health: any other status
 //      retry: no retry
-//   2  usage error (bad or missing flags, unknown command); message on `err`
+//   2  usage error (bad or missing flags, unknown command, unreadable
+//      --tls-*/--token-file file); message on `err`
 //   3  RPC error (unreachable server, INVALID_ARGUMENT, NOT_FOUND, ...);
 //      `err` gets "error: <GRPC_CODE>: <server message>"
 //

@@ -5,8 +5,13 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <string>
 #include <thread>
@@ -14,6 +19,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/gcra.h"
 #include "common/grpc_status.h"
@@ -27,8 +34,123 @@ namespace {
 
 using HealthProto = grpc::health::v1::HealthCheckResponse;
 
-void SetDeadline(grpc::ClientContext& context, absl::Duration deadline) {
-  context.set_deadline(GrpcTimeout(deadline));
+// How long a path may be in a message (PATH_MAX), escaped.
+constexpr size_t kMaxQuotedPath = 4096;
+
+// The whole file at `path`, for option `option`. INVALID_ARGUMENT naming the
+// option and the path when it cannot be read. The contents (keys, tokens)
+// never go into a message.
+absl::StatusOr<std::string> ReadOptionFile(absl::string_view option,
+                                           const std::string& path) {
+  const auto error = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        option, ": cannot read ", QuoteForMessage(path, kMaxQuotedPath), ": ",
+        what));
+  };
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return error(std::strerror(errno));
+  std::string contents;
+  char buffer[16384];
+  while (true) {
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int read_errno = errno;
+      close(fd);
+      return error(std::strerror(read_errno));
+    }
+    if (n == 0) break;
+    contents.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  return contents;
+}
+
+// A PEM file's contents for option `option`: at least one PEM block.
+absl::StatusOr<std::string> ReadPemFile(absl::string_view option,
+                                        const std::string& path) {
+  ASSIGN_OR_RETURN(std::string pem, ReadOptionFile(option, path));
+  if (!absl::StrContains(pem, "-----BEGIN ")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(option, ": ", QuoteForMessage(path, kMaxQuotedPath),
+                     " holds no PEM block (-----BEGIN ...)"));
+  }
+  return pem;
+}
+
+// A token must be a valid header value and is sent after "Bearer ": visible
+// ASCII only. The message names the option and the offending offset, never
+// the token's text.
+absl::Status CheckToken(absl::string_view option, absl::string_view token) {
+  for (size_t i = 0; i < token.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(token[i]);
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          option, ": the token must be printable ASCII without spaces or "
+          "controls (byte ", i, " of ", token.size(), " is not)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Sets options.token from token_file (read once, trimmed) and checks it.
+absl::Status ResolveToken(ClientOptions& options) {
+  if (!options.token.empty() && !options.token_file.empty()) {
+    return absl::InvalidArgumentError(
+        "token, token_file: set at most one of them");
+  }
+  if (options.token_file.empty()) return CheckToken("token", options.token);
+  ASSIGN_OR_RETURN(std::string contents,
+                   ReadOptionFile("token_file", options.token_file));
+  const absl::string_view token = absl::StripAsciiWhitespace(contents);
+  if (token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "token_file: ", QuoteForMessage(options.token_file, kMaxQuotedPath),
+        " is empty (or only whitespace)"));
+  }
+  RETURN_IF_ERROR(CheckToken("token_file", token));
+  options.token = std::string(token);
+  return absl::OkStatus();
+}
+
+// The channel credentials `options` ask for: `credentials`, TLS built from
+// `tls`'s files, or plaintext.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> BuildCredentials(
+    const ClientOptions& options) {
+  if (!options.tls.has_value()) {
+    return options.credentials != nullptr
+               ? options.credentials
+               : grpc::InsecureChannelCredentials();
+  }
+  if (options.credentials != nullptr) {
+    return absl::InvalidArgumentError(
+        "tls, credentials: set at most one of them");
+  }
+  const ClientOptions::Tls& tls = *options.tls;
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        tls.cert_file.empty()
+            ? "tls.cert_file: must be set when tls.key_file is (mTLS needs both)"
+            : "tls.key_file: must be set when tls.cert_file is (mTLS needs "
+              "both)");
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!tls.ca_file.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                     ReadPemFile("tls.ca_file", tls.ca_file));
+  }
+  if (!tls.cert_file.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_cert_chain,
+                     ReadPemFile("tls.cert_file", tls.cert_file));
+    ASSIGN_OR_RETURN(ssl.pem_private_key,
+                     ReadPemFile("tls.key_file", tls.key_file));
+  }
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::SslCredentials(ssl);
+  if (credentials == nullptr) {
+    return absl::InvalidArgumentError("tls: cannot create TLS credentials");
+  }
+  return credentials;
 }
 
 v1::AcquirePermitRequest MakeRequest(absl::string_view operation,
@@ -134,9 +256,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   if (options.default_deadline <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("default_deadline: must be positive");
   }
-  std::shared_ptr<grpc::ChannelCredentials> credentials =
-      options.credentials != nullptr ? options.credentials
-                                     : grpc::InsecureChannelCredentials();
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                   BuildCredentials(options));
+  RETURN_IF_ERROR(ResolveToken(options));
   if (options.load_balancing != "pick_first" &&
       options.load_balancing != "round_robin") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -145,6 +267,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   }
   grpc::ChannelArguments args;
   args.SetServiceConfigJSON(ServiceConfig(options.load_balancing));
+  if (options.tls.has_value() && !options.tls->server_name.empty()) {
+    // GRPC_SSL_TARGET_NAME_OVERRIDE_ARG: the name checked against the
+    // server certificate, sent as SNI and as the default :authority.
+    args.SetSslTargetNameOverride(options.tls->server_name);
+  }
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(options.target, credentials, args);
   if (channel == nullptr) {
@@ -179,6 +306,9 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : channel_(std::move(channel)),
       default_deadline_(options.default_deadline),
       options_(std::move(options)),
+      authorization_(options_.token.empty()
+                         ? std::string()
+                         : absl::StrCat("Bearer ", options_.token)),
       clock_(options_.clock != nullptr ? *options_.clock : RealClock::Get()),
       rate_limiter_(v1::RateLimiter::NewStub(channel_)),
       health_(grpc::health::v1::Health::NewStub(channel_)),
@@ -209,13 +339,22 @@ absl::Duration Client::DeadlineOr(
   return deadline.value_or(default_deadline_);
 }
 
+// Every ClientContext this Client sends an RPC with passes through here.
+void Client::PrepareContext(grpc::ClientContext& context,
+                            absl::Duration deadline) const {
+  context.set_deadline(GrpcTimeout(deadline));
+  if (!authorization_.empty()) {
+    context.AddMetadata("authorization", authorization_);
+  }
+}
+
 absl::StatusOr<Permit> Client::AcquirePermit(absl::string_view operation,
                                              absl::string_view key,
                                              const AcquireOptions& options) {
   const absl::Duration deadline = DeadlineOr(options.deadline);
   RETURN_IF_ERROR(CheckDeadline(deadline));
   grpc::ClientContext context;
-  SetDeadline(context, deadline);
+  PrepareContext(context, deadline);
   const v1::AcquirePermitRequest request = MakeRequest(operation, key, options);
   v1::AcquirePermitResponse response;
   const grpc::Status status =
@@ -233,7 +372,7 @@ void Client::AcquirePermitAsync(absl::string_view operation,
     return;
   }
   auto* call = new AcquireCall;
-  SetDeadline(call->context, deadline);
+  PrepareContext(call->context, deadline);
   call->request = MakeRequest(operation, key, options);
   call->done = std::move(done);
   call->tracker = async_tracker_;
@@ -263,7 +402,7 @@ absl::StatusOr<ServingStatus> Client::CheckHealth(
   const absl::Duration call_deadline = DeadlineOr(deadline);
   RETURN_IF_ERROR(CheckDeadline(call_deadline));
   grpc::ClientContext context;
-  SetDeadline(context, call_deadline);
+  PrepareContext(context, call_deadline);
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(std::string(service));
   grpc::health::v1::HealthCheckResponse response;
@@ -281,7 +420,7 @@ absl::Status Client::WatchHealth(absl::string_view service,
                                  std::function<bool(ServingStatus)> on_change) {
   if (max_duration <= absl::ZeroDuration()) return absl::OkStatus();
   grpc::ClientContext context;
-  SetDeadline(context, max_duration);
+  PrepareContext(context, max_duration);
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(std::string(service));
   std::unique_ptr<grpc::ClientReader<HealthProto>> reader =
@@ -374,7 +513,7 @@ absl::StatusOr<RetryDecision> Client::DecideRetry(absl::string_view policy,
   }
   proto.set_dependency(std::string(dependency));
   grpc::ClientContext context;
-  SetDeadline(context, default_deadline_);
+  PrepareContext(context, default_deadline_);
   v1::DecideRetryResponse response;
   const grpc::Status status =
       retry_advisor_->DecideRetry(&context, proto, &response);
@@ -402,7 +541,7 @@ absl::StatusOr<RetryPolicyConfig> Client::FetchRetryPolicy(
   v1::GetRetryPolicyRequest request;
   request.set_name(std::string(name));
   grpc::ClientContext context;
-  SetDeadline(context, deadline);
+  PrepareContext(context, deadline);
   v1::RetryPolicy response;
   const grpc::Status status =
       retry_advisor_->GetRetryPolicy(&context, request, &response);
@@ -435,7 +574,7 @@ absl::StatusOr<RetryPolicyConfig> Client::FetchRetryPolicy(
 absl::StatusOr<v1::HealthReport> Client::GetHealth() {
   RETURN_IF_ERROR(CheckDeadline(default_deadline_));
   grpc::ClientContext context;
-  SetDeadline(context, default_deadline_);
+  PrepareContext(context, default_deadline_);
   v1::HealthReport response;
   const grpc::Status status = health_reporter_->GetHealth(
       &context, v1::GetHealthRequest(), &response);
@@ -475,7 +614,7 @@ absl::StatusOr<v1::DependencyHealth> Client::ReportOutcome(
     absl::string_view code) {
   RETURN_IF_ERROR(CheckDeadline(default_deadline_));
   grpc::ClientContext context;
-  SetDeadline(context, default_deadline_);
+  PrepareContext(context, default_deadline_);
   const v1::ReportOutcomeRequest request =
       MakeOutcome(provider, success, latency, code);
   v1::ReportOutcomeResponse response;
@@ -489,7 +628,7 @@ void Client::ReportOutcomeAsync(absl::string_view provider, bool success,
                                 absl::Duration latency, absl::string_view code,
                                 std::function<void(absl::Status)> done) {
   auto* call = new ReportCall;
-  SetDeadline(call->context, default_deadline_);
+  PrepareContext(call->context, default_deadline_);
   call->request = MakeOutcome(provider, success, latency, code);
   call->done = std::move(done);
   call->tracker = async_tracker_;

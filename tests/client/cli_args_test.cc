@@ -1,16 +1,22 @@
 // Argument handling of crossbridge-cli, run in-process through RunCli. None of
 // these tests needs a server: they stop at a usage error, or talk to a port
-// where nothing listens.
+// where nothing listens. (The --tls-* / --token-file flags against a real
+// TLS server: tests/client/client_tls_test.cc.)
 #include "client/cli.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <initializer_list>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_pki.h"
 
 namespace crossbridge {
 namespace {
@@ -282,6 +288,140 @@ TEST(CliArgsTest, NewCommandsAgainstUnreachableTargetAreRpcErrors) {
     EXPECT_EQ(code, kExitRpcError) << *args.begin() << ": " << err.str();
     EXPECT_THAT(err.str(), AnyOf(HasSubstr("error: UNAVAILABLE: "),
                                  HasSubstr("error: DEADLINE_EXCEEDED: ")));
+  }
+}
+
+// ---- Security flags (--token-file, --tls-*) ----------------------------------
+// Against a dead target: a flag that was taken gets as far as the RPC
+// (exit 3); a file that cannot be used stops at Create (exit 2).
+
+class CliSecurityFlagsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    unsetenv("CROSSBRIDGE_TOKEN");
+    absl::StatusOr<std::unique_ptr<testing::TestPki>> pki =
+        testing::TestPki::Create();
+    ASSERT_THAT(pki, testing::IsOk());
+    pki_ = *std::move(pki);
+    token_file_ = pki_->dir() + "/token";
+    std::ofstream(token_file_) << "file-token\n";
+  }
+  void TearDown() override { unsetenv("CROSSBRIDGE_TOKEN"); }
+
+  std::unique_ptr<testing::TestPki> pki_;
+  std::string token_file_;
+};
+
+TEST_F(CliSecurityFlagsTest, FlagsAreAcceptedBeforeAndAfterTheCommand) {
+  absl::StatusOr<testing::CertFiles> cert = pki_->IssueClient("cli", 1);
+  ASSERT_THAT(cert, testing::IsOk());
+  const CliResult before = RunWith(
+      {"--tls-ca", pki_->ca_cert(), "--token-file", token_file_, "--tls-cert",
+       cert->cert, "--tls-key", cert->key, "--tls-server-name=localhost",
+       "health", "--target", kDeadTarget, "--timeout-ms", "200"});
+  EXPECT_EQ(before.exit_code, kExitRpcError) << before.err;
+  EXPECT_THAT(before.err, AnyOf(HasSubstr("error: UNAVAILABLE: "),
+                                HasSubstr("error: DEADLINE_EXCEEDED: ")));
+  const CliResult after = RunWith(
+      {"acquire", "--operation", "embed", "--key", "k", "--target", kDeadTarget,
+       "--timeout-ms=200", "--tls-ca=" + pki_->ca_cert(),
+       "--token-file=" + token_file_, "--tls-cert", cert->cert, "--tls-key",
+       cert->key});
+  EXPECT_EQ(after.exit_code, kExitRpcError) << after.err;
+  // --tls-server-name alone turns TLS on (system roots).
+  const CliResult name_only =
+      RunWith({"health", "--tls-server-name", "localhost", "--target",
+               kDeadTarget, "--timeout-ms", "200"});
+  EXPECT_EQ(name_only.exit_code, kExitRpcError) << name_only.err;
+}
+
+TEST_F(CliSecurityFlagsTest, CertWithoutKeyIsUsageErrorNamingBoth) {
+  absl::StatusOr<testing::CertFiles> cert = pki_->IssueClient("cli", 1);
+  ASSERT_THAT(cert, testing::IsOk());
+  const std::vector<std::vector<std::string>> halves = {
+      {"--tls-cert", cert->cert}, {"--tls-key", cert->key}};
+  for (const std::vector<std::string>& half : halves) {
+    std::vector<std::string> args = {"health", "--target", kDeadTarget,
+                                     "--tls-ca", pki_->ca_cert()};
+    args.insert(args.end(), half.begin(), half.end());
+    std::vector<char*> argv;
+    std::string name = "crossbridge-cli";
+    argv.push_back(name.data());
+    for (std::string& a : args) argv.push_back(a.data());
+    std::ostringstream out, err;
+    EXPECT_EQ(RunCli(static_cast<int>(argv.size()), argv.data(), out, err),
+              kExitUsage);
+    EXPECT_THAT(err.str(),
+                AllOf(HasSubstr("error: --tls-cert and --tls-key must be given "
+                                "together"),
+                      HasSubstr("Usage:")));
+  }
+}
+
+TEST_F(CliSecurityFlagsTest, EmptyValuesAreUsageErrors) {
+  for (const char* flag :
+       {"--token-file", "--tls-ca", "--tls-cert", "--tls-key",
+        "--tls-server-name"}) {
+    const CliResult r = RunWith({"health", std::string(flag) + "="});
+    EXPECT_EQ(r.exit_code, kExitUsage) << flag;
+    EXPECT_THAT(r.err, HasSubstr(std::string(flag) + " must not be empty"));
+  }
+  const CliResult twice = RunWith({"health", "--tls-ca", pki_->ca_cert(),
+                                   "--tls-ca", pki_->ca_cert()});
+  EXPECT_EQ(twice.exit_code, kExitUsage);
+  EXPECT_THAT(twice.err, HasSubstr("flag --tls-ca given more than once"));
+}
+
+TEST_F(CliSecurityFlagsTest, UnreadableFilesAreUsageErrorsNamingTheFlag) {
+  const std::string missing = pki_->dir() + "/missing.pem";
+  CliResult r = RunWith({"health", "--target", kDeadTarget, "--tls-ca", missing});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("error: --tls-ca: cannot read \"" + missing +
+                               "\": No such file or directory"));
+  r = RunWith({"health", "--target", kDeadTarget, "--token-file", missing});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("error: --token-file: cannot read \"" + missing +
+                               "\""));
+  r = RunWith({"health", "--target", kDeadTarget, "--tls-cert", missing,
+               "--tls-key", missing});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("error: --tls-cert: cannot read"));
+}
+
+TEST_F(CliSecurityFlagsTest, TokenComesFromEnvironmentUnlessTheFlagIsGiven) {
+  // A token that is not a valid header value shows that the environment was
+  // read (without echoing the token).
+  ASSERT_EQ(setenv("CROSSBRIDGE_TOKEN", "env secret", 1), 0);
+  CliResult r = RunWith({"health", "--target", kDeadTarget, "--timeout-ms",
+                         "200"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("error: $CROSSBRIDGE_TOKEN: the token "
+                                     "must be printable ASCII"),
+                           Not(HasSubstr("env secret"))));
+  // --token-file wins: the environment is not looked at.
+  r = RunWith({"health", "--target", kDeadTarget, "--timeout-ms", "200",
+               "--token-file", token_file_});
+  EXPECT_EQ(r.exit_code, kExitRpcError) << r.err;
+  // Set but empty: no token.
+  ASSERT_EQ(setenv("CROSSBRIDGE_TOKEN", "", 1), 0);
+  r = RunWith({"health", "--target", kDeadTarget, "--timeout-ms", "200"});
+  EXPECT_EQ(r.exit_code, kExitRpcError) << r.err;
+}
+
+TEST(CliArgsTest, HelpListsSecurityFlags) {
+  for (const char* command : {"--help", "acquire"}) {
+    const CliResult r = command == std::string("--help")
+                            ? RunWith({"--help"})
+                            : RunWith({command, "--help"});
+    EXPECT_EQ(r.exit_code, kExitOk);
+    EXPECT_THAT(r.out,
+                AllOf(HasSubstr("--token-file PATH"),
+                      HasSubstr("$CROSSBRIDGE_TOKEN"),
+                      HasSubstr("--tls-ca PATH"), HasSubstr("--tls-cert PATH"),
+                      HasSubstr("--tls-key PATH"),
+                      HasSubstr("--tls-server-name NAME"),
+                      HasSubstr("system roots")))
+        << command;
   }
 }
 
