@@ -22,10 +22,6 @@ std::string Quote(absl::string_view s) {
   return absl::StrCat("\"", absl::CEscape(s), "\"");
 }
 
-std::string Position(absl::string_view filename, const YAML::Mark& mark) {
-  if (mark.is_null()) return std::string(filename);
-  return absl::StrCat(filename, ":", mark.line + 1, ":", mark.column + 1);
-}
 
 // A null value's own mark points at the next token; its key's mark is what a
 // reader expects.
@@ -72,16 +68,8 @@ bool IsPlainScalar(const YAML::Node& node) {
 }
 
 std::string DescribeNode(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return Quote(node.Scalar());
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    default:
-      return "an empty value";
-  }
+  if (node.IsScalar()) return Quote(node.Scalar());
+  return std::string(YamlKindName(node));
 }
 
 std::optional<bool> ParseBoolScalar(const YAML::Node& node) {
@@ -100,15 +88,34 @@ std::string FormatSeconds(absl::Duration d) {
   return absl::StrCat(seconds);
 }
 
+std::string YamlPosition(absl::string_view filename, const YAML::Mark& mark) {
+  if (mark.is_null()) return std::string(filename);
+  return absl::StrCat(filename, ":", mark.line + 1, ":", mark.column + 1);
+}
+
+absl::string_view YamlKindName(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return "a string";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    default:
+      return "an empty value";
+  }
+}
+
 std::string FormatYamlException(absl::string_view filename,
-                                const YAML::Exception& e) {
+                                const YAML::Exception& e,
+                                absl::string_view depth_hint) {
   // yaml-cpp stops a document nested too deep with a bare "bad file".
   if (const auto* deep = dynamic_cast<const YAML::DeepRecursion*>(&e)) {
-    return absl::StrCat(Position(filename, e.mark),
+    return absl::StrCat(YamlPosition(filename, e.mark),
                         ": YAML nested deeper than ", deep->depth(),
-                        " levels (a crossbridge.yml needs fewer than 10)");
+                        " levels (", depth_hint, ")");
   }
-  return absl::StrCat(Position(filename, e.mark), ": ", e.msg);
+  return absl::StrCat(YamlPosition(filename, e.mark), ": ", e.msg);
 }
 
 // ---- YamlMap ----------------------------------------------------------------
@@ -395,7 +402,7 @@ absl::Status YamlReader::Error(const ValueOrigin& origin,
     return absl::InvalidArgumentError(
         absl::StrCat("environment ", origin.env_var, ": ", what));
   }
-  std::string where = Position(filename_, origin.mark);
+  std::string where = YamlPosition(filename_, origin.mark);
   if (path.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": ", what));
   }

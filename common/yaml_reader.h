@@ -182,13 +182,21 @@ class YamlReader {
 bool IsPlainScalar(const YAML::Node& node);
 // `"abc"`, `a map`, `a list`, `an empty value`: for "expected X, got Y".
 std::string DescribeNode(const YAML::Node& node);
+// `a string`, `a map`, `a list`, `an empty value`: what a node is, never
+// what it holds (for files where a scalar may be a secret).
+absl::string_view YamlKindName(const YAML::Node& node);
+// "<file>:<line>:<col>" (1-based), or "<file>" for a null mark.
+std::string YamlPosition(absl::string_view filename, const YAML::Mark& mark);
 // true/false (also True/TRUE/False/FALSE); nullopt for anything else.
 std::optional<bool> ParseBoolScalar(const YAML::Node& node);
 // Seconds as the file writes them: "0.5", "30", "31536000".
 std::string FormatSeconds(absl::Duration d);
-// "<file>:<line>:<col>: <message>" for an exception from yaml-cpp.
-std::string FormatYamlException(absl::string_view filename,
-                                const YAML::Exception& e);
+// "<file>:<line>:<col>: <message>" for an exception from yaml-cpp; a
+// document nested too deep says so, with `depth_hint` (how deep the file's
+// schema goes) in parentheses.
+std::string FormatYamlException(
+    absl::string_view filename, const YAML::Exception& e,
+    absl::string_view depth_hint = "a crossbridge.yml needs fewer than 10");
 
 // The 1-based line where a second YAML document starts in `text`, if any.
 // A document marker ("---" or "...") at column 0 can only be a marker

@@ -1,7 +1,6 @@
 #include "server/auth/tenant_tokens.h"
 
 #include <openssl/crypto.h>
-#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -30,35 +29,8 @@ constexpr absl::string_view kScopesKey = "scopes";
 constexpr absl::string_view kEntryKeys[] = {kTenantKey, kTokenKey,
                                             kOperationsKey, kScopesKey};
 
-// What a node is, never what it holds: a tokens file may have a token pasted
-// where a hash belongs, so no message here repeats a scalar it did not check.
-absl::string_view DescribeKind(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return "a string";
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    default:
-      return "an empty value";
-  }
-}
-
-std::string Position(absl::string_view filename, const YAML::Mark& mark) {
-  if (mark.is_null()) return std::string(filename);
-  return absl::StrCat(filename, ":", mark.line + 1, ":", mark.column + 1);
-}
-
-std::string YamlExceptionMessage(absl::string_view filename,
-                                 const YAML::Exception& e) {
-  if (const auto* deep = dynamic_cast<const YAML::DeepRecursion*>(&e)) {
-    return absl::StrCat(Position(filename, e.mark),
-                        ": YAML nested deeper than ", deep->depth(),
-                        " levels (a tokens file needs 3)");
-  }
-  return FormatYamlException(filename, e);
-}
+// Messages say what a node is (YamlKindName), never what it holds: a tokens
+// file may have a token pasted where a hash belongs.
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -94,7 +66,7 @@ class TokensParser {
           ValueOrigin{"", doc.Mark(), true}, "",
           absl::StrCat("expected a list of token entries at the top level "
                        "(\"- tenant: ...\"), got ",
-                       DescribeKind(doc)));
+                       YamlKindName(doc)));
     }
     for (size_t i = 0; i < doc.size(); ++i) {
       TenantGrant grant;
@@ -119,7 +91,7 @@ class TokensParser {
       return reader_.Error(
           ValueOrigin{"", node.Mark(), true}, path,
           absl::StrCat("expected a map with tenant and token_sha256, got ",
-                       DescribeKind(node)));
+                       YamlKindName(node)));
     }
     // YamlReader reaches maps by key: the entry, as the only value of a
     // one-key map {"[i]": entry}, becomes a YamlMap whose keys read
@@ -166,7 +138,7 @@ class TokensParser {
         "crossbridge-server --hash-token prints it";
     if (!leaf->node.IsScalar()) {
       return reader_.Error(*leaf, absl::StrCat(kExpected, " (got ",
-                                               DescribeKind(leaf->node), ")"));
+                                               YamlKindName(leaf->node), ")"));
     }
     const std::string& text = leaf->node.Scalar();
     if (!ParseHexDigest(text, digest)) {
@@ -182,7 +154,7 @@ class TokensParser {
       return reader_.Error(
           *leaf, absl::StrCat("duplicate: the same token_sha256 as [",
                               first.index, "].token_sha256 at ",
-                              Position(reader_.filename(), first.mark),
+                              YamlPosition(reader_.filename(), first.mark),
                               " (tenant \"", earlier[first.index].tenant,
                               "\"); each token may appear only once"));
     }
@@ -200,7 +172,7 @@ class TokensParser {
       return reader_.Error(*leaf,
                            absl::StrCat("expected a list of ", what,
                                         " (absent = all, [] = none), got ",
-                                        DescribeKind(leaf->node)));
+                                        YamlKindName(leaf->node)));
     }
     return leaf;
   }
@@ -226,7 +198,7 @@ class TokensParser {
       if (!element.IsScalar()) {
         return ElementError(*list, i,
                             absl::StrCat("expected an operation name, got ",
-                                         DescribeKind(element)));
+                                         YamlKindName(element)));
       }
       if (!IsValidEntryName(element.Scalar())) {
         return ElementError(*list, i,
@@ -258,7 +230,7 @@ class TokensParser {
                              ? absl::StrCat("unknown scope ",
                                             QuoteForMessage(element.Scalar()))
                              : absl::StrCat("expected a scope, got ",
-                                            DescribeKind(element)),
+                                            YamlKindName(element)),
                          " (expected one of: ", absl::StrJoin(valid, ", "),
                          ")"));
       }
@@ -327,7 +299,7 @@ absl::StatusOr<std::shared_ptr<const TenantTokens>> TenantTokens::Parse(
     const YAML::Node doc = YAML::Load(std::string(yaml_text));
     ASSIGN_OR_RETURN(grants, TokensParser(file).Read(doc));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(YamlExceptionMessage(file, e));
+    return absl::InvalidArgumentError(FormatYamlException(file, e, "a tokens file needs 3"));
   }
   return std::shared_ptr<const TenantTokens>(
       new TenantTokens(std::move(grants)));
