@@ -9,11 +9,13 @@
 
 #include "absl/time/time.h"
 #include "common/config.h"
+#include "tests/testing/fake_env.h"
 #include "tests/testing/status_matchers.h"
 
 namespace crossbridge {
 namespace {
 
+using ::crossbridge::testing::FakeEnv;
 using ::crossbridge::testing::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -22,13 +24,7 @@ using ::testing::Not;
 
 absl::StatusOr<Config> Parse(const std::string& yaml,
                              std::map<std::string, std::string> env = {}) {
-  return ParseConfig(yaml, "crossbridge.yml",
-                     [env = std::move(env)](const std::string& name)
-                         -> std::optional<std::string> {
-                       auto it = env.find(name);
-                       if (it == env.end()) return std::nullopt;
-                       return it->second;
-                     });
+  return ParseConfig(yaml, "crossbridge.yml", FakeEnv(std::move(env)));
 }
 
 TEST(RestartOnlyChangesTest, EqualConfigsHaveNone) {

@@ -9,22 +9,15 @@
 #include <utility>
 
 #include "common/config.h"
+#include "tests/testing/fake_env.h"
 #include "tests/testing/status_matchers.h"
 
 namespace crossbridge {
 namespace {
 
+using ::crossbridge::testing::FakeEnv;
 using ::crossbridge::testing::IsOk;
 using ::crossbridge::testing::StatusIs;
-
-EnvLookup FakeEnv(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](
-             const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
 
 absl::StatusOr<Config> Parse(const std::string& yaml,
                              std::map<std::string, std::string> env = {}) {

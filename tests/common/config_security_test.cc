@@ -10,24 +10,20 @@
 
 #include "common/config.h"
 #include "common/config_diff.h"
+#include "tests/testing/fake_env.h"
 #include "tests/testing/status_matchers.h"
 
 namespace crossbridge {
 namespace {
 
+using ::crossbridge::testing::FakeEnv;
 using ::crossbridge::testing::IsOk;
 using ::crossbridge::testing::StatusIs;
 using ::testing::ElementsAre;
 
 absl::StatusOr<Config> Parse(const std::string& yaml,
                              std::map<std::string, std::string> env = {}) {
-  return ParseConfig(yaml, "crossbridge.yml",
-                     [env = std::move(env)](const std::string& name)
-                         -> std::optional<std::string> {
-                       auto it = env.find(name);
-                       if (it == env.end()) return std::nullopt;
-                       return it->second;
-                     });
+  return ParseConfig(yaml, "crossbridge.yml", FakeEnv(std::move(env)));
 }
 
 std::string ParseError(const std::string& yaml,

@@ -16,11 +16,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
+#include "tests/testing/fake_env.h"
 #include "tests/testing/status_matchers.h"
 
 namespace crossbridge {
 namespace {
 
+using ::crossbridge::testing::FakeEnv;
 using ::crossbridge::testing::IsOk;
 using ::crossbridge::testing::StatusIs;
 using ::testing::ElementsAre;
@@ -31,15 +33,6 @@ using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr char kFile[] = "crossbridge.yml";
-
-EnvLookup FakeEnv(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](
-             const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
 
 absl::StatusOr<Config> Parse(absl::string_view yaml,
                              std::map<std::string, std::string> env = {}) {

@@ -34,11 +34,13 @@
 #include "tests/testing/tcp_listener.h"
 #include "tests/testing/wait.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/fake_env.h"
 #include "tests/testing/status_matchers.h"
 
 namespace crossbridge {
 namespace {
 
+using ::crossbridge::testing::FakeEnv;
 using ::crossbridge::testing::IsOk;
 using ::crossbridge::testing::RedisServer;
 using ::crossbridge::testing::StatusIs;
@@ -53,14 +55,6 @@ HealthProviderConfig Provider(CheckType type, std::string target,
   p.target = std::move(target);
   p.api_key_env = std::move(api_key_env);
   return p;
-}
-
-EnvLookup FakeEnv(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
 }
 
 std::chrono::milliseconds Elapsed(std::chrono::steady_clock::time_point start) {
