@@ -12,8 +12,8 @@
 // except once per thread after each Apply. Apply replaces the state for calls
 // that start afterwards; calls in flight finish on the snapshot they took.
 // Authorize copies nothing of the request and allocates only the returned
-// Caller's tenant (or an error's message); libcrypto's EVP_Digest allocates
-// its own short-lived digest context inside Sha256.
+// Caller's tenant when it is longer than the short-string buffer (or an
+// error's message); Sha256 reuses one digest context per thread.
 #ifndef CROSSBRIDGE_SERVER_AUTH_AUTHENTICATOR_H_
 #define CROSSBRIDGE_SERVER_AUTH_AUTHENTICATOR_H_
 

@@ -35,10 +35,19 @@ const EVP_MD* Sha256Md() {
 }  // namespace
 
 Sha256Digest Sha256(absl::string_view data) {
+  // One digest context per thread, reused: EVP_Digest would allocate and
+  // free a context on every call (the request path hashes every token).
+  struct Context {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Context() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Context context;
+  if (context.ctx == nullptr) DieNoSha256("EVP_MD_CTX_new failed");
   Sha256Digest digest;
   unsigned int size = 0;
-  if (EVP_Digest(data.data(), data.size(), digest.data(), &size, Sha256Md(),
-                 nullptr) != 1) {
+  if (EVP_DigestInit_ex2(context.ctx, Sha256Md(), nullptr) != 1 ||
+      EVP_DigestUpdate(context.ctx, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(context.ctx, digest.data(), &size) != 1) {
     DieNoSha256("EVP_Digest failed");
   }
   if (size != digest.size()) DieNoSha256("unexpected digest size");
