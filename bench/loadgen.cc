@@ -31,10 +31,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,6 +66,8 @@ constexpr char kUsage[] =
     "  --channels N              grpc: channels/connections (2)\n"
     "  --deadline-ms MS          grpc: per-call deadline, 0 = none (1000)\n"
     "  --rate R                  grpc: paced at R requests/s (0 = closed loop)\n"
+    "  --tls-ca PATH             grpc: TLS, verifying the server with this CA (PEM)\n"
+    "  --token T                 grpc: send `authorization: Bearer T` on every call\n"
     "  --redis-connections N     redis: pipelined connections (2)\n"
     "  --label NAME              name printed with the result\n"
     "  --json                    print the result as one JSON object\n";
@@ -83,6 +87,8 @@ struct Flags {
   int channels = 2;
   int deadline_ms = 1000;
   double rate = 0;
+  std::string tls_ca;  // "" = plaintext
+  std::string token;   // "" = none
   int redis_connections = 2;
   std::string label;
   bool json = false;
@@ -150,6 +156,10 @@ Flags ParseFlags(int argc, char** argv) {
       f.deadline_ms = static_cast<int>(num(0));
     } else if (arg == "--rate") {
       f.rate = num(0);
+    } else if (arg == "--tls-ca") {
+      f.tls_ca = value;
+    } else if (arg == "--token") {
+      f.token = value;
     } else if (arg == "--redis-connections") {
       f.redis_connections = static_cast<int>(num(1));
     } else if (arg == "--label") {
@@ -284,7 +294,10 @@ class Run {
 
 class GrpcLoad {
  public:
-  GrpcLoad(const Flags& flags, Run& run) : flags_(flags), run_(run) {}
+  GrpcLoad(const Flags& flags, Run& run)
+      : flags_(flags),
+        run_(run),
+        bearer_(flags.token.empty() ? "" : "Bearer " + flags.token) {}
 
   int Execute() {
     for (int c = 0; c < flags_.channels; ++c) {
@@ -293,8 +306,21 @@ class GrpcLoad {
       // connection per channel instead of one shared.
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       args.SetInt("crossbridge.bench.channel", c);
-      auto channel = grpc::CreateCustomChannel(
-          flags_.target, grpc::InsecureChannelCredentials(), args);
+      std::shared_ptr<grpc::ChannelCredentials> credentials =
+          grpc::InsecureChannelCredentials();
+      if (!flags_.tls_ca.empty()) {
+        std::ifstream in(flags_.tls_ca);
+        std::stringstream pem;
+        pem << in.rdbuf();
+        if (!in.is_open() || pem.str().empty()) {
+          std::cerr << "loadgen: cannot read --tls-ca " << flags_.tls_ca << "\n";
+          return 1;
+        }
+        grpc::SslCredentialsOptions ssl;
+        ssl.pem_root_certs = pem.str();
+        credentials = grpc::SslCredentials(ssl);
+      }
+      auto channel = grpc::CreateCustomChannel(flags_.target, credentials, args);
       if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
         std::cerr << "loadgen: cannot connect to " << flags_.target << "\n";
         return 1;
@@ -342,6 +368,7 @@ class GrpcLoad {
 
   void Issue(Slot& slot) {
     slot.context = std::make_unique<grpc::ClientContext>();
+    if (!bearer_.empty()) slot.context->AddMetadata("authorization", bearer_);
     if (flags_.deadline_ms > 0) {
       slot.context->set_deadline(std::chrono::system_clock::now() +
                                  std::chrono::milliseconds(flags_.deadline_ms));
@@ -405,6 +432,7 @@ class GrpcLoad {
   const Flags& flags_;
   Run& run_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  const std::string bearer_;
   std::vector<std::unique_ptr<v1::RateLimiter::Stub>> stubs_;
   std::vector<Slot> slots_;
   std::mutex mu_;

@@ -4,6 +4,7 @@
 #   a  noop       a no-op RateLimiter gRPC server (the framework's floor)
 #   b  memory     crossbridge-server, storage.backend memory, metrics off
 #   e  memory+metrics  the same with metrics on (every request counted)
+#   f  memory+tls+auth the same as b over TLS, with tenant tokens on
 #   c  redis      crossbridge-server, storage.backend redis
 #   d  lua-direct loadgen calling the same Lua script on Redis itself
 #
@@ -11,7 +12,7 @@
 # env:   BENCH_CONCURRENCY (64) BENCH_DURATION_S (10) BENCH_KEYS (1000)
 #        BENCH_COST (1) BENCH_WARMUP_S (2) BENCH_CHANNELS (2)
 #        BENCH_REDIS_CONNECTIONS (2)
-#        BENCH_METRICS_ROUNDS (5): rounds of b and e (metrics off/on)
+#        BENCH_METRICS_ROUNDS (5): rounds of b, e and f
 # Everything binds and targets 127.0.0.1; every process started here is
 # stopped on exit.
 set -euo pipefail
@@ -47,12 +48,13 @@ REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 # ---- configs -----------------------------------------------------------------
-write_config() {  # write_config FILE STORAGE_FLOW_MAPPING [METRICS_ADDRESS]
+write_config() {  # write_config FILE STORAGE_FLOW_MAPPING [METRICS_ADDRESS [SECURITY]]
   cat >"$1" <<EOF
 server: {listen_address: "127.0.0.1:0", metrics_listen_address: "${3-}",
-         drain_grace_seconds: 0, shutdown_timeout_seconds: 2}
+         drain_grace_seconds: 0, shutdown_timeout_seconds: 2${4:+, $4}}
 storage: $2
 logging: {level: warn}
+auth: {enabled: ${5:-false}${6:+, tokens_file: $6}}
 runtime:
   rate_limiting:
     defaults:
@@ -67,6 +69,21 @@ EOF
 write_config "$TMP/memory.yml" "{backend: memory}"
 write_config "$TMP/memory-metrics.yml" "{backend: memory}" "127.0.0.1:0"
 write_config "$TMP/redis.yml" "{backend: redis, redis: {url: \"$REDIS_URL\", connections: $SERVER_REDIS_CONNECTIONS}}"
+# f: b over TLS (an EC P-256 certificate from a throwaway CA) with a tenant
+# token on every call (auth on: each call is hashed and authorized, and its
+# bucket is the tenant's own).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -subj "/CN=bench CA" -keyout "$TMP/ca.key" -out "$TMP/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=localhost" \
+  -keyout "$TMP/server.key" -out "$TMP/server.csr" 2>/dev/null
+openssl x509 -req -in "$TMP/server.csr" -CA "$TMP/ca.crt" -CAkey "$TMP/ca.key" \
+  -CAcreateserial -days 1 -out "$TMP/server.crt" 2>/dev/null \
+  -extfile <(printf "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth")
+BENCH_TOKEN=$(openssl rand -hex 32)
+printf -- "- tenant: bench\n  token_sha256: %s\n" \
+  "$("$SERVER" --hash-token <<<"$BENCH_TOKEN")" >"$TMP/tokens.yml"
+write_config "$TMP/memory-tls-auth.yml" "{backend: memory}" "" \
+  "tls: {cert_file: \"$TMP/server.crt\", key_file: \"$TMP/server.key\"}" true "\"$TMP/tokens.yml\""
 
 # ---- machine -----------------------------------------------------------------
 BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)
@@ -122,12 +139,14 @@ run_loadgen() {
   echo "  $id: ${STATUS[$id]}" >&2
 }
 
-# bench_server ID NAME CMD...: start, load, stop.
+# bench_server ID NAME CMD...: start, load, stop. LOADGEN_EXTRA: more
+# generator flags (TLS, token) for this contender.
+LOADGEN_EXTRA=()
 bench_server() {
   local id=$1 name=$2; shift 2
   if start_server "$name" "$@"; then
     PEERS=("$SERVER_PID" "$REDIS_PID")
-    run_loadgen "$id" "${GRPC[@]}" --target "$SERVER_ADDR" --label "$name"
+    run_loadgen "$id" "${GRPC[@]}" "${LOADGEN_EXTRA[@]}" --target "$SERVER_ADDR" --label "$name"
     stop_pid "$SERVER_PID"
   else
     STATUS[$id]="unavailable: $SERVER_ERR"
@@ -137,15 +156,23 @@ bench_server() {
 
 echo "running (one contender at a time) ..." >&2
 bench_server a noop "$NOOP" --listen 127.0.0.1:0
-# b and e alternate for METRICS_ROUNDS rounds (b e, e b, b e, ...): the
-# run-to-run spread on a 2-core machine is larger than the cost of metrics,
-# so e/b is the median of the rounds' ratios. The table shows round 1.
+# b, e and f take turns for METRICS_ROUNDS rounds (b e f, f e b, b e f,
+# ...): the run-to-run spread on a 2-core machine is larger than the cost of
+# metrics, so e/b and f/b are medians of the rounds' ratios. The table shows
+# round 1.
+bench_f() {
+  LOADGEN_EXTRA=(--tls-ca "$TMP/ca.crt" --token "$BENCH_TOKEN")
+  bench_server "$1" memory+tls+auth "$SERVER" --config "$TMP/memory-tls-auth.yml"
+  LOADGEN_EXTRA=()
+}
 for ((round = 1; round <= METRICS_ROUNDS; round++)); do
   suffix=$([[ $round == 1 ]] || echo "$round")
   if ((round % 2 == 1)); then
     bench_server "b$suffix" memory "$SERVER" --config "$TMP/memory.yml"
     bench_server "e$suffix" memory+metrics "$SERVER" --config "$TMP/memory-metrics.yml"
+    bench_f "f$suffix"
   else
+    bench_f "f$suffix"
     bench_server "e$suffix" memory+metrics "$SERVER" --config "$TMP/memory-metrics.yml"
     bench_server "b$suffix" memory "$SERVER" --config "$TMP/memory.yml"
   fi
@@ -185,8 +212,9 @@ SAMPLE_TTL=$([[ -n $SAMPLE_KEY ]] && rcli pttl "$SAMPLE_KEY" || echo '?')
 field() { jq -r ".$2" <<<"${RESULT[$1]}"; }
 echo
 printf '%-3s %-12s %12s %10s %10s %10s %8s %8s %10s\n' "" contender "req/s" "p50 us" "p99 us" "p999 us" errors refused "other-cpu"
-for id in a b e c d; do
-  case $id in a) name=noop;; b) name=memory;; e) name=memory+metrics;; c) name=redis;; d) name=lua-direct;; esac
+for id in a b e f c d; do
+  case $id in a) name=noop;; b) name=memory;; e) name=memory+metrics;; f) name=memory+tls+auth;;
+              c) name=redis;; d) name=lua-direct;; esac
   if [[ ${STATUS[$id]} == ok ]]; then
     printf '%-3s %-12s %12.0f %10.1f %10.1f %10.1f %8s %8s %10s\n' "$id" "$name" \
       "$(field $id rps)" "$(field $id p50_us)" "$(field $id p99_us)" "$(field $id p999_us)" \
@@ -207,18 +235,29 @@ echo "other-cpu: share of the machine used by processes other than the contender
 echo "during its run (builds, tests...); above a few % the figures are disturbed."
 echo
 echo "b/a = $(ratio b a)   (target >= 0.85)"
-ROUND_RATIOS=()
-for ((round = 1; round <= METRICS_ROUNDS; round++)); do
-  suffix=$([[ $round == 1 ]] || echo "$round")
-  ROUND_RATIOS+=("$(ratio "e$suffix" "b$suffix")")
-done
-MEDIAN=$(printf '%s\n' "${ROUND_RATIOS[@]}" | grep -v n/a | sort -n |
-         awk '{v[NR] = $1} END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2];
-                                 else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-echo "e/b = $MEDIAN   (metrics on / off, memory store, median of ${METRICS_ROUNDS} rounds:" \
-     "${ROUND_RATIOS[*]}; target >= 0.95)"
+# round_ratios X: the ratios X<round>/b<round> of every round.
+round_ratios() {
+  local round suffix
+  for ((round = 1; round <= METRICS_ROUNDS; round++)); do
+    suffix=$([[ $round == 1 ]] || echo "$round")
+    ratio "$1$suffix" "b$suffix"
+  done
+}
+median() {
+  grep -v n/a | sort -n |
+    awk '{v[NR] = $1} END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2];
+                            else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ROUND_RATIOS=($(round_ratios e))
+echo "e/b = $(printf '%s\n' "${ROUND_RATIOS[@]}" | median)   (metrics on / off, memory store," \
+     "median of ${METRICS_ROUNDS} rounds: ${ROUND_RATIOS[*]}; target >= 0.95)"
 echo "  the counting alone, without gRPC (bench/metrics_cost: RateLimiter on a MemoryStore, 2 threads):"
 "$BUILD_DIR/bench/metrics_cost" --threads 2 --seconds 2 --rounds 5 | tail -n 1 | sed 's/^/  /'
+TLS_RATIOS=($(round_ratios f))
+echo "f/b = $(printf '%s\n' "${TLS_RATIOS[@]}" | median)   (TLS + tokens / plaintext, memory store," \
+     "median of ${METRICS_ROUNDS} rounds: ${TLS_RATIOS[*]})"
+echo "  the token check alone, without gRPC (bench/auth_cost: Authorize + a tenant's bucket, 2 threads):"
+"$BUILD_DIR/bench/auth_cost" --threads 2 --seconds 2 --rounds 5 | tail -n 1 | sed 's/^/  /'
 echo "c/a = $(ratio c a)   (target >= 0.60)"
 echo "c/d = $(ratio c d)"
 if [[ ${STATUS[c]} == ok ]]; then
