@@ -211,16 +211,16 @@ SAMPLE_TTL=$([[ -n $SAMPLE_KEY ]] && rcli pttl "$SAMPLE_KEY" || echo '?')
 # ---- report ------------------------------------------------------------------
 field() { jq -r ".$2" <<<"${RESULT[$1]}"; }
 echo
-printf '%-3s %-12s %12s %10s %10s %10s %8s %8s %10s\n' "" contender "req/s" "p50 us" "p99 us" "p999 us" errors refused "other-cpu"
+printf '%-3s %-16s %12s %10s %10s %10s %8s %8s %10s\n' "" contender "req/s" "p50 us" "p99 us" "p999 us" errors refused "other-cpu"
 for id in a b e f c d; do
   case $id in a) name=noop;; b) name=memory;; e) name=memory+metrics;; f) name=memory+tls+auth;;
               c) name=redis;; d) name=lua-direct;; esac
   if [[ ${STATUS[$id]} == ok ]]; then
-    printf '%-3s %-12s %12.0f %10.1f %10.1f %10.1f %8s %8s %10s\n' "$id" "$name" \
+    printf '%-3s %-16s %12.0f %10.1f %10.1f %10.1f %8s %8s %10s\n' "$id" "$name" \
       "$(field $id rps)" "$(field $id p50_us)" "$(field $id p99_us)" "$(field $id p999_us)" \
       "$(field $id errors)" "$(field $id refused)" "${OTHER_CPU[$id]}"
   else
-    printf '%-3s %-12s %s\n' "$id" "$name" "${STATUS[$id]}"
+    printf '%-3s %-16s %s\n' "$id" "$name" "${STATUS[$id]}"
   fi
 done
 
@@ -241,6 +241,7 @@ round_ratios() {
   for ((round = 1; round <= METRICS_ROUNDS; round++)); do
     suffix=$([[ $round == 1 ]] || echo "$round")
     ratio "$1$suffix" "b$suffix"
+    echo
   done
 }
 median() {
