@@ -152,6 +152,28 @@ TEST_F(SecurityE2eTest, RequiredClientCertificatesRefuseNoneAndTheOtherCas) {
   EXPECT_THAT(Acquire(other_ca), StatusIs(absl::StatusCode::kUnavailable));
 }
 
+// The client CA rotates like the certificate: a client of the other CA,
+// refused at first, is accepted once client_ca_file holds that CA.
+TEST_F(SecurityE2eTest, ARotatedClientCaAdmitsItsClientsWithoutARestart) {
+  const std::string ca_file = pki_->dir() + "/clients-ca.crt";
+  WriteFile(ca_file, TestPki::ReadFile(pki_->ca_cert()));
+  std::string config = TlsConfig("require");
+  config = absl::StrReplaceAll(config, {{pki_->ca_cert(), ca_file}});
+  absl::StatusOr<ServerProcess> server = ServerProcess::Start(config);
+  ASSERT_THAT(server, IsOk());
+  absl::StatusOr<CertFiles> foreign = pki_->IssueClient("foreign", 21, /*other_ca=*/true);
+  ASSERT_THAT(foreign, IsOk());
+  ClientOptions options = TlsClient(*server);
+  options.default_deadline = absl::Seconds(2);
+  options.tls->cert_file = foreign->cert;
+  options.tls->key_file = foreign->key;
+  ASSERT_THAT(Acquire(options), StatusIs(absl::StatusCode::kUnavailable));
+
+  WriteFile(ca_file, TestPki::ReadFile(pki_->other_ca_cert()));
+  EXPECT_TRUE(WaitFor([&] { return Acquire(options).ok(); }, absl::Seconds(10),
+                      absl::Milliseconds(200)));
+}
+
 // The serial of the certificate a new connection to `address` is given
 // (nullopt when the handshake or the call fails).
 std::optional<uint64_t> ServedSerial(const std::string& address,
