@@ -5,13 +5,8 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <random>
 #include <string>
 #include <thread>
@@ -24,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/gcra.h"
 #include "common/grpc_status.h"
+#include "common/read_file.h"
 #include "common/grpc_time.h"
 #include "common/quote.h"
 #include "common/mutex.h"
@@ -36,33 +32,19 @@ using HealthProto = grpc::health::v1::HealthCheckResponse;
 
 // How long a path may be in a message (PATH_MAX), escaped.
 constexpr size_t kMaxQuotedPath = 4096;
+// A certificate, key or token file larger than this is not one.
+constexpr size_t kMaxOptionFileBytes = 1 << 20;
 
 // The whole file at `path`, for option `option`. INVALID_ARGUMENT naming the
 // option and the path when it cannot be read. The contents (keys, tokens)
 // never go into a message.
 absl::StatusOr<std::string> ReadOptionFile(absl::string_view option,
                                            const std::string& path) {
-  const auto error = [&](absl::string_view what) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        option, ": cannot read ", QuoteForMessage(path, kMaxQuotedPath), ": ",
-        what));
-  };
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return error(std::strerror(errno));
-  std::string contents;
-  char buffer[16384];
-  while (true) {
-    const ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int read_errno = errno;
-      close(fd);
-      return error(std::strerror(read_errno));
-    }
-    if (n == 0) break;
-    contents.append(buffer, static_cast<size_t>(n));
+  absl::StatusOr<std::string> contents = ReadFileText(path, kMaxOptionFileBytes);
+  if (!contents.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(option, ": ", contents.status().message()));
   }
-  close(fd);
   return contents;
 }
 
