@@ -29,6 +29,7 @@
 #include "server/retry/retry_advisor.h"
 #include "server/state_metrics.h"
 #include "server/service/grpc_health_service.h"
+#include "server/service/health_listener.h"
 #include "server/service/health_reporter_service.h"
 #include "server/service/rate_limiter_service.h"
 #include "server/service/retry_advisor_service.h"
@@ -92,17 +93,6 @@ void LogAuth(const AuthConfig& config, const TenantTokens* tokens) {
                            ? std::string("(none)")
                            : absl::StrJoin(tokens->tenants(), ", "));
 }
-
-// A server builder option that drops every plugin (server reflection): the
-// health listener serves grpc.health.v1 and nothing else.
-class WithoutPlugins final : public grpc::ServerBuilderOption {
- public:
-  void UpdateArguments(grpc::ChannelArguments*) override {}
-  void UpdatePlugins(
-      std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
-    plugins->clear();
-  }
-};
 
 // Whether losing the store makes the whole server unable to decide: some
 // operation fails closed.
@@ -204,7 +194,9 @@ class ServerImpl final : public Server {
           " (address in use, not local, or malformed)"));
     }
     if (!config.server.health_listen_address.empty()) {
-      RETURN_IF_ERROR(StartHealthListener(config.server.health_listen_address));
+      ASSIGN_OR_RETURN(health_server_,
+                       StartHealthListener(config.server.health_listen_address,
+                                           grpc_health_, &health_port_));
     }
     if (metrics_ != nullptr) {
       absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
@@ -301,25 +293,6 @@ class ServerImpl final : public Server {
                              "(running with the old value)", key);
     }
     config_ = std::make_shared<const Config>(WithRestartOnlyKeysOf(*config_, next));
-    return absl::OkStatus();
-  }
-
-  // The plaintext listener for probes: the same grpc.health.v1 service (and
-  // so the same statuses) as the main port, with nothing else on it.
-  absl::Status StartHealthListener(const std::string& address) {
-    grpc::ServerBuilder builder;
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-    builder.SetOption(std::make_unique<WithoutPlugins>());
-    builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
-                             &health_port_);
-    builder.RegisterService(&grpc_health_);
-    health_server_ = builder.BuildAndStart();
-    if (health_server_ == nullptr || health_port_ == 0) {
-      health_server_.reset();
-      return absl::UnavailableError(absl::StrCat(
-          "server.health_listen_address: cannot listen on ", address,
-          " (address in use, not local, or malformed)"));
-    }
     return absl::OkStatus();
   }
 
