@@ -47,7 +47,19 @@ class Published {
   }
 
   // The current value (never null if only non-null values are published).
-  std::shared_ptr<const T> Get() const {
+  // For a reader that keeps the value past the call (a completion callback).
+  std::shared_ptr<const T> Get() const { return Current(); }
+
+  // The current value, without copying the shared_ptr (no reference-count
+  // traffic between threads): for a reader that is done with it before it
+  // returns. The reference stays valid until this thread's next Get or Peek
+  // of any Published<T>. REQUIRES: a non-null value was published.
+  const T& Peek() const { return *Current(); }
+
+ private:
+  // This thread's cached copy of the current value, refreshed after a
+  // Publish. The thread-local copy keeps the value alive.
+  const std::shared_ptr<const T>& Current() const {
     struct Cache {
       uint64_t version = 0;
       std::shared_ptr<const T> value;
@@ -61,7 +73,6 @@ class Published {
     return cache.value;
   }
 
- private:
   mutable absl::Mutex mu_;
   std::shared_ptr<const T> current_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> version_{0};

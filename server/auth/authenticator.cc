@@ -60,15 +60,16 @@ std::shared_ptr<const TenantTokens> Authenticator::tokens() const {
 absl::StatusOr<Caller> Authenticator::Authorize(
     std::optional<absl::string_view> authorization, Scope scope,
     absl::string_view operation, absl::string_view rpc) const {
-  const std::shared_ptr<const State> state = state_.Get();
-  if (!state->enabled) return Caller{};
+  // Synchronous: the snapshot is not needed past this call.
+  const State& state = state_.Peek();
+  if (!state.enabled) return Caller{};
   if (!authorization.has_value()) {
     return absl::UnauthenticatedError(kMissingToken);
   }
   const std::optional<absl::string_view> token =
       ParseBearerToken(*authorization);
   if (!token.has_value()) return absl::UnauthenticatedError(kMalformed);
-  const TenantGrant* grant = state->tokens->Find(Sha256(*token));
+  const TenantGrant* grant = state.tokens->Find(Sha256(*token));
   if (grant == nullptr) return absl::UnauthenticatedError(kUnknownToken);
   if (!grant->Allows(scope)) {
     return absl::PermissionDeniedError(

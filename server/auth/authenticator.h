@@ -8,8 +8,8 @@
 // logged or put in a message, nor is any part of the metadata value.
 //
 // Thread safety: every method may be called concurrently. Authorize reads
-// the current state through Published<T> (common/published.h): no lock,
-// except once per thread after each Apply. Apply replaces the state for calls
+// the current state with Published<T>::Peek (common/published.h): no lock
+// (except once per thread after each Apply) and no shared reference count. Apply replaces the state for calls
 // that start afterwards; calls in flight finish on the snapshot they took.
 // Authorize copies nothing of the request and allocates only the returned
 // Caller's tenant when it is longer than the short-string buffer (or an
