@@ -40,11 +40,10 @@ constexpr size_t kMaxOptionFileBytes = 1 << 20;
 // never go into a message.
 absl::StatusOr<std::string> ReadOptionFile(absl::string_view option,
                                            const std::string& path) {
-  absl::StatusOr<std::string> contents = ReadFileText(path, kMaxOptionFileBytes);
-  if (!contents.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(option, ": ", contents.status().message()));
-  }
+  absl::StatusOr<std::string> contents =
+      ReadFileText(option, path, kMaxOptionFileBytes);
+  // The SDK's contract: every bad option is INVALID_ARGUMENT.
+  if (!contents.ok()) return absl::InvalidArgumentError(contents.status().message());
   return contents;
 }
 

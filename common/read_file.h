@@ -13,13 +13,15 @@
 namespace crossbridge {
 
 // The contents of `path` (symlinks followed; a FIFO is refused, never
-// waited on). Errors, the path quoted:
-//   NotFound         cannot read "<path>": <strerror>   (no such file or
-//                                                        directory)
+// waited on). `what` names the setting the file is for (e.g.
+// "auth.tokens_file") and starts every message. Errors, the path quoted:
+//   NotFound         <what>: cannot read "<path>": <strerror>   (no such
+//                                                  file or directory)
 //   InvalidArgument  the same, for every other reason (permissions, a read
 //                    error, "not a regular file"), or:
-//                    "<path>" is larger than <max_bytes> bytes
-absl::StatusOr<std::string> ReadFileText(const std::string& path,
+//                    <what>: "<path>" is larger than <max_bytes> bytes
+absl::StatusOr<std::string> ReadFileText(absl::string_view what,
+                                         const std::string& path,
                                          size_t max_bytes);
 
 }  // namespace crossbridge

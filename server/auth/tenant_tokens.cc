@@ -307,12 +307,9 @@ absl::StatusOr<std::shared_ptr<const TenantTokens>> TenantTokens::Parse(
 
 absl::StatusOr<std::shared_ptr<const TenantTokens>> TenantTokens::Load(
     const std::string& path) {
-  absl::StatusOr<std::string> text = ReadFileText(path, kMaxTokensFileBytes);
-  if (!text.ok()) {
-    return absl::Status(text.status().code(),
-                        absl::StrCat("auth.tokens_file: ", text.status().message()));
-  }
-  return Parse(*text, path);
+  ASSIGN_OR_RETURN(const std::string text,
+                   ReadFileText("auth.tokens_file", path, kMaxTokensFileBytes));
+  return Parse(text, path);
 }
 
 std::shared_ptr<const TenantTokens> TenantTokens::Empty() {

@@ -96,13 +96,7 @@ absl::Status Invalid(absl::string_view key, const std::string& path,
 
 absl::StatusOr<std::string> Read(absl::string_view key,
                                  const std::string& path) {
-  absl::StatusOr<std::string> text = ReadFileText(path, kMaxPemBytes);
-  if (!text.ok()) {
-    return absl::Status(text.status().code(),
-                        absl::StrCat("server.tls.", key, ": ",
-                                     text.status().message()));
-  }
-  return text;
+  return ReadFileText(absl::StrCat("server.tls.", key), path, kMaxPemBytes);
 }
 
 }  // namespace
