@@ -31,7 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "client/cli.h"
+#include "cli/cli.h"
 #include "client/client.h"
 #include "common/grpc_time.h"
 #include "common/mutex.h"

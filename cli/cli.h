@@ -41,8 +41,8 @@
 //
 // Results go to `out`: one human-readable line, or with --json one JSON object
 // per line.
-#ifndef CROSSBRIDGE_CLIENT_CLI_H_
-#define CROSSBRIDGE_CLIENT_CLI_H_
+#ifndef CROSSBRIDGE_CLI_CLI_H_
+#define CROSSBRIDGE_CLI_CLI_H_
 
 #include <ostream>
 
@@ -58,4 +58,4 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err);
 
 }  // namespace crossbridge
 
-#endif  // CROSSBRIDGE_CLIENT_CLI_H_
+#endif  // CROSSBRIDGE_CLI_CLI_H_

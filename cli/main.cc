@@ -1,7 +1,7 @@
-// crossbridge-cli: see client/cli.h for commands, flags and exit codes.
+// crossbridge-cli: see cli/cli.h for commands, flags and exit codes.
 #include <iostream>
 
-#include "client/cli.h"
+#include "cli/cli.h"
 
 int main(int argc, char** argv) {
   return crossbridge::RunCli(argc, argv, std::cout, std::cerr);

@@ -2,7 +2,7 @@
 // these tests needs a server: they stop at a usage error, or talk to a port
 // where nothing listens. (The --tls-* / --token-file flags against a real
 // TLS server: tests/client/client_tls_test.cc.)
-#include "client/cli.h"
+#include "cli/cli.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
