@@ -15,7 +15,13 @@ PACKAGES=(
   prometheus curl jq
   openssl libssl-dev
   clang-14 libclang-rt-14-dev
+  libcli11-dev
+  golang-1.19-go golang-github-masterminds-sprig-dev
+  golang-github-ghodss-yaml-dev golang-github-xeipuuv-gojsonschema-dev
 )
+# The chart tests validate manifests with npm packages: Node.js from Debian
+# when the machine has none of its own.
+command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
