@@ -2,18 +2,23 @@
 #   make run    install missing Debian packages, build, start the server
 #   make test   install missing Debian packages, build, run the whole suite
 #               (ctest, then every fuzz target for a few seconds)
+#   make install PREFIX=/opt/crossbridge
+#               build, then install the server, the CLI and the SDK (static
+#               libraries, headers, CMake package, crossbridge.pc) under
+#               PREFIX (default /usr/local)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 CMAKE_FLAGS ?=
 RUN_ARGS ?=
+PREFIX ?= /usr/local
 # libFuzzer: seconds per target for `make fuzz`, and for the short run
 # `make test` ends with.
 FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 5
 FUZZ_BUILD_DIR ?= build-fuzz
 
-.PHONY: all deps configure build run test bench asan tsan fuzz fuzz-build soak clean
+.PHONY: all deps configure build run install test bench asan tsan fuzz fuzz-build soak clean
 
 all: build
 
@@ -28,6 +33,9 @@ build: configure
 
 run: build
 	$(BUILD_DIR)/server/crossbridge-server $(RUN_ARGS)
+
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 300
