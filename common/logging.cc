@@ -4,6 +4,9 @@
 // change the registry's level and formatter.
 #include "common/logging.h"
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/stubs/common.h>
+#include <google/protobuf/util/json_util.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/rotating_file_sink.h>
@@ -13,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <string>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -26,47 +30,40 @@
 namespace crossbridge {
 namespace {
 
-// "%v" with JSON string escaping, for the json format.
+// "%v" as the inside of a JSON string, for the json format: protobuf's JSON
+// writer escapes it (a google.protobuf.Value holding the message, printed
+// without its quotes). Bytes that are not UTF-8 become '?' first: protobuf
+// would drop them and log an error, from inside a log call.
+// spdlog calls format() under the sink's lock, so the buffers are reused.
 class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
-    for (char c : msg.payload) {
-      switch (c) {
-        case '"':
-          Append(dest, "\\\"");
-          break;
-        case '\\':
-          Append(dest, "\\\\");
-          break;
-        case '\n':
-          Append(dest, "\\n");
-          break;
-        case '\r':
-          Append(dest, "\\r");
-          break;
-        case '\t':
-          Append(dest, "\\t");
-          break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            snprintf(buf, sizeof(buf), "\\u%04x", c);
-            Append(dest, buf);
-          } else {
-            dest.push_back(c);
-          }
-      }
+    const google::protobuf::StringPiece payload(msg.payload.data(),
+                                                msg.payload.size());
+    if (google::protobuf::internal::IsStructurallyValidUTF8(payload)) {
+      value_.set_string_value(payload.data(), payload.size());
+    } else {
+      std::string* text = value_.mutable_string_value();
+      text->resize(payload.size());
+      const char* valid = google::protobuf::internal::UTF8CoerceToStructurallyValid(
+          payload, text->data(), '?');
+      if (valid != text->data()) text->assign(payload.data(), payload.size());
     }
+    json_.clear();
+    if (!google::protobuf::util::MessageToJsonString(value_, &json_).ok() ||
+        json_.size() < 2) {
+      return;  // Not reached: the string is UTF-8. An empty "msg" then.
+    }
+    dest.append(json_.data() + 1, json_.data() + json_.size() - 1);
   }
   std::unique_ptr<custom_flag_formatter> clone() const override {
     return std::make_unique<JsonEscapedMessage>();
   }
 
  private:
-  static void Append(spdlog::memory_buf_t& dest, const char* s) {
-    dest.append(s, s + strlen(s));
-  }
+  google::protobuf::Value value_;
+  std::string json_;
 };
 
 std::unique_ptr<spdlog::formatter> MakeFormatter(LogFormat format) {

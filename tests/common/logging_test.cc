@@ -209,7 +209,7 @@ TEST_F(LoggingTest, JsonLinesAreOneValidObjectPerLine) {
   ASSERT_THAT(InitLogging(FileOnly("app.json", LogFormat::kJson)), IsOk());
   const std::vector<std::string> messages = {
       "plain", "quote \" and backslash \\", "two\nlines\tand tab",
-      std::string("control \x01 char")};
+      std::string("control \x01 char"), "caf\xc3\xa9 \xe6\x97\xa5"};
   for (const std::string& message : messages) {
     Logger("jsontest")->info("{}", message);
   }
@@ -234,6 +234,31 @@ TEST_F(LoggingTest, JsonLinesAreOneValidObjectPerLine) {
       EXPECT_EQ(object->at("msg"), "last");
     }
   }
+}
+
+// The msg field is escaped by protobuf's JSON writer: \" \\ \n \r \t, other
+// control characters, DEL, < and > as \u00XX / \u003c / \u003e, U+2028 as
+// \u2028; other UTF-8 unchanged; bytes that are not UTF-8 become '?'.
+TEST_F(LoggingTest, JsonEscapesTheMessageExactly) {
+  ASSERT_THAT(InitLogging(FileOnly("exact.json", LogFormat::kJson)), IsOk());
+  Logger("exact")->warn("{}", std::string("q\" b\\ n\n r\r t\t c\x01\x1f d\x7f "
+                                          "<a>&' caf\xc3\xa9 \xe6\x97\xa5 "
+                                          "\xe2\x80\xa8 bad\xff\xfe."));
+  Logger("exact")->info("{}", "");
+  const std::vector<std::string> lines = Lines("exact.json");
+  ASSERT_THAT(lines, SizeIs(2));
+  const std::string prefix = "{\"ts\":\"";
+  constexpr std::size_t kTsSize = 24;  // 2024-01-02T03:04:05.678Z
+  for (const std::string& line : lines) {
+    ASSERT_THAT(line, StartsWith(prefix));
+    EXPECT_THAT(line.substr(prefix.size(), kTsSize), MatchesRegex(kTimestamp));
+  }
+  EXPECT_EQ(lines[0].substr(prefix.size() + kTsSize),
+            "\",\"level\":\"warning\",\"logger\":\"exact\",\"msg\":"
+            "\"q\\\" b\\\\ n\\n r\\r t\\t c\\u0001\\u001f d\\u007f "
+            "\\u003ca\\u003e&' caf\xc3\xa9 \xe6\x97\xa5 \\u2028 bad??.\"}");
+  EXPECT_EQ(lines[1].substr(prefix.size() + kTsSize),
+            "\",\"level\":\"info\",\"logger\":\"exact\",\"msg\":\"\"}");
 }
 
 TEST_F(LoggingTest, LaterCallsChangeLevelAndFormatButNotTheSinks) {
