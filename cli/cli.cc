@@ -1,21 +1,24 @@
 #include "cli/cli.h"
 
+#include <google/protobuf/message.h>
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
@@ -24,502 +27,395 @@
 #include "client/client.h"
 #include "common/quote.h"
 #include "common/retry.h"
-#include "common/status.h"
 
 namespace crossbridge {
 namespace {
 
-constexpr absl::string_view kDefaultTarget = "127.0.0.1:50051";
-constexpr absl::string_view kTargetEnv = "CROSSBRIDGE_TARGET";
-constexpr absl::string_view kTokenEnv = "CROSSBRIDGE_TOKEN";
-constexpr uint64_t kDefaultTimeoutMs = 1000;
+constexpr char kDefaultTarget[] = "127.0.0.1:50051";
+constexpr char kTargetEnv[] = "CROSSBRIDGE_TARGET";
+constexpr char kTokenEnv[] = "CROSSBRIDGE_TOKEN";
 constexpr uint64_t kMaxTimeoutMs = 24 * 60 * 60 * 1000;  // One day.
+constexpr uint64_t kMaxUint32 = std::numeric_limits<uint32_t>::max();
+constexpr uint64_t kMaxHintMs = uint64_t{1} << 40;
 
-constexpr absl::string_view kGlobalFlagsHelp =
-    "Global flags (before or after the command):\n"
-    "  --target HOST:PORT      server address (default $CROSSBRIDGE_TARGET,\n"
-    "                          then 127.0.0.1:50051)\n"
-    "  --timeout-ms N          RPC deadline in milliseconds (default 1000)\n"
-    "  --json                  print one JSON object per line\n"
-    "  --token-file PATH       send the bearer token in PATH (whitespace\n"
-    "                          trimmed) as `authorization: Bearer <token>`;\n"
-    "                          default: $CROSSBRIDGE_TOKEN when set and not\n"
-    "                          empty; the flag wins\n"
-    "  --tls-ca PATH           TLS, verifying the server with the PEM roots\n"
-    "                          in PATH (any --tls-* flag turns TLS on; no\n"
-    "                          --tls-ca: the system roots)\n"
-    "  --tls-cert PATH         client certificate chain (PEM) for mTLS;\n"
-    "                          needs --tls-key\n"
-    "  --tls-key PATH          its private key (PEM); needs --tls-cert\n"
-    "  --tls-server-name NAME  name to check in the server certificate (and\n"
-    "                          SNI), e.g. localhost when --target is an IP\n"
-    "  -h, --help              print this help and exit 0\n";
+constexpr char kGlobalGroup[] = "Global flags (before or after the command)";
 
-constexpr absl::string_view kExitCodesHelp =
+constexpr char kExitCodesHelp[] =
     "Exit codes:\n"
     "  0  permit allowed / health SERVING / retry advised / outcome reported\n"
     "  1  permit refused (rate limited) / health not SERVING / no retry\n"
     "  2  usage error (bad or missing flags, unknown command)\n"
-    "  3  RPC error (server unreachable, INVALID_ARGUMENT, NOT_FOUND, ...)\n";
-
-constexpr absl::string_view kAcquireHelp =
-    "Usage: crossbridge-cli [global flags] acquire --operation OP --key KEY "
-    "[--cost N]\n"
-    "\n"
-    "Asks for COST permits from bucket KEY of rate-limit rule OP.\n"
-    "  --operation OP   rule name from the server config, e.g. embed "
-    "(required)\n"
-    "  --key KEY        bucket within the operation, e.g. user:123 "
-    "(required)\n"
-    "  --cost N         permits to take, 0..4294967295; 0 peeks (default 1)\n";
-
-constexpr absl::string_view kHealthHelp =
-    "Usage: crossbridge-cli [global flags] health [--service NAME] [--watch]\n"
-    "                       [--watch-seconds N]\n"
-    "\n"
-    "Queries grpc.health.v1.Health/Check; prints SERVING, NOT_SERVING, "
-    "UNKNOWN\n"
-    "or SERVICE_UNKNOWN. Without --service and --watch it also prints the\n"
-    "dependency table (HealthReporter/GetHealth): name, status, consecutive\n"
-    "failures/threshold, last latency, last error.\n"
-    "  --service NAME     service or provider to check (default \"\": the "
-    "whole\n"
-    "                     server)\n"
-    "  --watch            stream grpc.health.v1.Health/Watch, printing every\n"
-    "                     status change; exit status from the last one\n"
-    "  --watch-seconds N  how long to watch, 1..86400 (default 60)\n";
-
-constexpr absl::string_view kRetryHelp =
-    "Usage: crossbridge-cli [global flags] retry [--policy P] --attempt N\n"
-    "                       (--code C | --http-status S) [--retry-after-ms X]\n"
-    "                       [--deadline-ms D] [--dependency NAME]\n"
-    "\n"
-    "Asks the server (RetryAdvisor/DecideRetry) whether attempt N, which "
-    "failed\n"
-    "with C or S, should be retried; prints e.g.\n"
-    "  retry after 812ms (RETRYABLE, 1 attempts remaining)   (exit 0)\n"
-    "  no retry: ATTEMPTS_EXHAUSTED                          (exit 1)\n"
-    "  --policy P          retry policy (default \"default\")\n"
-    "  --attempt N         the attempt that failed, 1 = the first call "
-    "(required)\n"
-    "  --code C            gRPC code name or number, e.g. UNAVAILABLE\n"
-    "  --http-status S     HTTP status, 100..599, e.g. 503\n"
-    "  --retry-after-ms X  the failed call's Retry-After hint\n"
-    "  --deadline-ms D     the caller's remaining deadline\n"
-    "  --dependency NAME   provider the call went to (DEPENDENCY_UNHEALTHY "
-    "when\n"
-    "                      it is NOT_SERVING)\n";
-
-constexpr absl::string_view kReportHelp =
-    "Usage: crossbridge-cli [global flags] report --provider P (--success | "
-    "--failure)\n"
-    "                       [--latency-ms N] [--code C]\n"
-    "\n"
-    "Reports one call outcome to provider P (HealthReporter/ReportOutcome) "
-    "and\n"
-    "prints the provider's health afterwards.\n"
-    "  --provider P      provider from runtime.health_checks (required)\n"
-    "  --success         the call succeeded (resets the failure count)\n"
-    "  --failure         the call failed (counts toward failure_threshold)\n"
-    "  --latency-ms N    the call's latency (default 0)\n"
-    "  --code C          the failure's code, e.g. 503 or UNAVAILABLE\n";
-
-constexpr absl::string_view kMainHelp =
-    "Usage: crossbridge-cli [global flags] <command> [command flags]\n"
-    "\n"
-    "Commands:\n"
-    "  acquire   ask for a rate-limit permit\n"
-    "  health    check the server's (or one service's) health; --watch streams\n"
-    "  retry     ask whether a failed attempt should be retried, and when\n"
-    "  report    report a call outcome to a dependency (passive health)\n"
-    "Run `crossbridge-cli <command> --help` for the command's flags.\n";
-
-// Flags that take a value, and the commands each belongs to (empty = global).
-const std::map<std::string, std::set<std::string>>& ValueFlags() {
-  static const auto* flags = new std::map<std::string, std::set<std::string>>{
-      {"target", {}},
-      {"timeout-ms", {}},
-      {"token-file", {}},
-      {"tls-ca", {}},
-      {"tls-cert", {}},
-      {"tls-key", {}},
-      {"tls-server-name", {}},
-      {"operation", {"acquire"}},
-      {"key", {"acquire"}},
-      {"cost", {"acquire"}},
-      {"service", {"health"}},
-      {"watch-seconds", {"health"}},
-      {"policy", {"retry"}},
-      {"attempt", {"retry"}},
-      {"code", {"retry", "report"}},
-      {"http-status", {"retry"}},
-      {"retry-after-ms", {"retry"}},
-      {"deadline-ms", {"retry"}},
-      {"dependency", {"retry"}},
-      {"provider", {"report"}},
-      {"latency-ms", {"report"}},
-  };
-  return *flags;
-}
-
-// Flags without a value (besides --json), and the command each belongs to.
-const std::map<std::string, std::string>& BoolFlags() {
-  static const auto* flags = new std::map<std::string, std::string>{
-      {"watch", "health"}, {"success", "report"}, {"failure", "report"}};
-  return *flags;
-}
-
-bool IsCommand(absl::string_view name) {
-  return name == "acquire" || name == "health" || name == "retry" ||
-         name == "report";
-}
-
-std::string Usage(absl::string_view command) {
-  absl::string_view body = command == "acquire"  ? kAcquireHelp
-                           : command == "health" ? kHealthHelp
-                           : command == "retry"  ? kRetryHelp
-                           : command == "report" ? kReportHelp
-                                                 : kMainHelp;
-  return absl::StrCat(body, "\n", kGlobalFlagsHelp, "\n", kExitCodesHelp);
-}
-
-// The command line after tokenizing; values are still strings.
-struct RawArgs {
-  std::string command;
-  bool help = false;
-  bool json = false;
-  std::map<std::string, std::string> flags;  // Value flags by name.
-  std::set<std::string> bools;               // Boolean flags given.
-  absl::Status error;                        // The first tokenizing error.
-};
-
-void SetError(RawArgs& raw, absl::Status status) {
-  if (raw.error.ok()) raw.error = std::move(status);
-}
-
-// Handles argv[*i], a `--name[=value]` token; may consume argv[*i + 1].
-void TakeFlag(const std::vector<std::string>& args, size_t* i, RawArgs& raw) {
-  const std::string& token = args[*i];
-  const size_t eq = token.find('=');
-  const std::string name = token.substr(2, eq == std::string::npos
-                                               ? std::string::npos
-                                               : eq - 2);
-  if (name == "json") {
-    if (eq != std::string::npos) {
-      SetError(raw, absl::InvalidArgumentError("--json takes no value"));
-    }
-    raw.json = true;
-    return;
-  }
-  if (BoolFlags().count(name) != 0) {
-    if (eq != std::string::npos) {
-      SetError(raw, absl::InvalidArgumentError(
-                        absl::StrCat("--", name, " takes no value")));
-    }
-    if (!raw.bools.insert(name).second) {
-      SetError(raw, absl::InvalidArgumentError(absl::StrCat(
-                        "flag --", name, " given more than once")));
-    }
-    return;
-  }
-  if (ValueFlags().count(name) == 0) {
-    SetError(raw, absl::InvalidArgumentError(
-                      absl::StrCat("unknown flag --", name)));
-    return;
-  }
-  std::string value;
-  if (eq != std::string::npos) {
-    value = token.substr(eq + 1);
-  } else if (*i + 1 < args.size() && !absl::StartsWith(args[*i + 1], "--")) {
-    value = args[++*i];
-  } else {
-    SetError(raw, absl::InvalidArgumentError(
-                      absl::StrCat("flag --", name, " needs a value")));
-    return;
-  }
-  if (!raw.flags.emplace(name, std::move(value)).second) {
-    SetError(raw, absl::InvalidArgumentError(
-                      absl::StrCat("flag --", name, " given more than once")));
-  }
-}
-
-RawArgs Tokenize(const std::vector<std::string>& args) {
-  RawArgs raw;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& token = args[i];
-    if (token == "-h" || token == "--help") {
-      raw.help = true;
-    } else if (absl::StartsWith(token, "--") && token.size() > 2) {
-      TakeFlag(args, &i, raw);
-    } else if (absl::StartsWith(token, "-")) {
-      SetError(raw, absl::InvalidArgumentError(
-                        absl::StrCat("unknown flag ", token)));
-    } else if (raw.command.empty()) {
-      raw.command = token;
-    } else {
-      SetError(raw, absl::InvalidArgumentError(
-                        absl::StrCat("unexpected argument '", token, "'")));
-    }
-  }
-  return raw;
-}
-
-// Parses a decimal integer in [min, max]; no sign, spaces or suffixes.
-absl::StatusOr<uint64_t> ParseInteger(absl::string_view flag,
-                                      absl::string_view text, uint64_t min,
-                                      uint64_t max) {
-  const auto bad = [&] {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("--%s: expected an integer in [%d, %d], got '%s'",
-                        flag, min, max, text));
-  };
-  if (text.empty() || text.size() > 20) return bad();
-  uint64_t value = 0;
-  for (char c : text) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return bad();
-    const uint64_t digit = static_cast<uint64_t>(c - '0');
-    if (digit > max || value > (max - digit) / 10) return bad();  // Overflow.
-    value = value * 10 + digit;
-  }
-  if (value < min) return bad();
-  return value;
-}
+    "  3  RPC error (server unreachable, INVALID_ARGUMENT, NOT_FOUND, ...)";
 
 // The validated command line.
 struct CliArgs {
   std::string command;
   bool json = false;
   std::string target;
-  absl::Duration timeout;
+  uint64_t timeout_ms = 1000;
   // security (ClientOptions::tls, token, token_file)
-  std::optional<ClientOptions::Tls> tls;
   std::string token_file;  // --token-file
   std::string token;       // $CROSSBRIDGE_TOKEN, without --token-file
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_server_name;
+  // acquire
   std::string operation;
   std::string key;
-  uint32_t cost = 1;
+  uint64_t cost = 1;
+  // health
   std::string service;
   bool watch = false;
-  absl::Duration watch_duration = absl::Seconds(60);
+  uint64_t watch_seconds = 60;
   // retry
-  std::string policy;
-  uint32_t attempt = 1;
-  Failure failure;
-  std::optional<absl::Duration> retry_after;
-  std::optional<absl::Duration> deadline;
+  std::string policy = "default";
+  uint64_t attempt = 1;
+  std::string grpc_code;
+  uint64_t http_status = 0;
+  std::optional<uint64_t> retry_after_ms;
+  std::optional<uint64_t> deadline_ms;
   std::string dependency;
   // report
   std::string provider;
   bool success = false;
-  absl::Duration latency;
+  bool failure = false;
+  uint64_t latency_ms = 0;
   std::string code;
 };
 
-std::string DefaultTarget() {
-  const char* env = std::getenv(std::string(kTargetEnv).c_str());
-  return env != nullptr && *env != '\0' ? env : std::string(kDefaultTarget);
+// Subcommand help also lists the global flags (they are accepted after the
+// command too) and the exit codes.
+class CliFormatter final : public CLI::Formatter {
+ public:
+  std::string make_help(const CLI::App* app, std::string name,
+                        CLI::AppFormatMode mode) const override {
+    std::string help = CLI::Formatter::make_help(app, std::move(name), mode);
+    const CLI::App* parent = app->get_parent();
+    if (parent == nullptr || mode == CLI::AppFormatMode::Sub) return help;
+    while (absl::EndsWith(help, "\n\n")) help.pop_back();
+    absl::StrAppend(
+        &help,
+        make_group(kGlobalGroup, false,
+                   parent->get_options([parent](const CLI::Option* opt) {
+                     return opt->get_group() == kGlobalGroup &&
+                            opt != parent->get_help_ptr();
+                   })),
+        "\n", parent->get_footer(), "\n");
+    return help;
+  }
+};
+
+// A decimal integer in [min, max]: digits only, no sign, spaces or base
+// prefixes (CLI11's own conversion would read 010 as octal, 0x10 as hex).
+CLI::Validator DecimalIn(uint64_t min, uint64_t max) {
+  return CLI::Validator(
+      [min, max](std::string& text) {
+        uint64_t value = 0;
+        const bool digits =
+            !text.empty() && text.size() <= 20 &&
+            std::all_of(text.begin(), text.end(), [](char c) {
+              return absl::ascii_isdigit(static_cast<unsigned char>(c));
+            });
+        if (digits && absl::SimpleAtoi(text, &value) && value >= min &&
+            value <= max) {
+          return std::string();
+        }
+        return absl::StrFormat("expected an integer in [%d, %d], got '%s'", min,
+                               max, text);
+      },
+      /*validator_desc=*/"");
 }
 
-absl::Status CheckCommandAndFlags(const RawArgs& raw) {
-  if (raw.command.empty()) {
-    return absl::InvalidArgumentError("no command given");
-  }
-  if (!IsCommand(raw.command)) {
+const CLI::Validator& NonEmpty() {
+  static const auto* const validator = new CLI::Validator(
+      [](std::string& text) {
+        return text.empty() ? std::string("must not be empty") : std::string();
+      },
+      /*validator_desc=*/"");
+  return *validator;
+}
+
+// CLI11 takes the next argument as a flag's value even when it is another
+// flag (`--operation --key k`); no string value here starts with "--".
+const CLI::Validator& NotAFlag() {
+  static const auto* const validator = new CLI::Validator(
+      [](std::string& text) {
+        return absl::StartsWith(text, "--")
+                   ? absl::StrCat("needs a value (got the flag ", text, ")")
+                   : std::string();
+      },
+      /*validator_desc=*/"");
+  return *validator;
+}
+
+// An unsigned integer flag, checked by DecimalIn, stored in *dest.
+CLI::Option* AddNumber(CLI::App* app, const std::string& name, uint64_t* dest,
+                       uint64_t min, uint64_t max, const std::string& help) {
+  return app
+      ->add_option_function<std::string>(
+          name,
+          [dest](const std::string& text) { (void)absl::SimpleAtoi(text, dest); },
+          help)
+      ->check(DecimalIn(min, max))
+      ->type_name("N");
+}
+
+CLI::Option* AddOptionalNumber(CLI::App* app, const std::string& name,
+                               std::optional<uint64_t>* dest, uint64_t max,
+                               const std::string& help) {
+  return app
+      ->add_option_function<std::string>(
+          name,
+          [dest](const std::string& text) {
+            uint64_t value = 0;
+            (void)absl::SimpleAtoi(text, &value);
+            *dest = value;
+          },
+          help)
+      ->check(DecimalIn(0, max))
+      ->type_name("MS");
+}
+
+// The whole command line. The apps hold pointers into `args`.
+void DefineFlags(CLI::App& app, CliArgs& args) {
+  app.formatter(std::make_shared<CliFormatter>());
+  app.get_formatter()->column_width(26);
+  app.set_help_flag("-h,--help", "print this help and exit 0");
+  app.fallthrough();  // Global flags after the command reach `app`.
+  app.require_subcommand(0, 1);
+  app.description(
+      "Asks a CrossBridge server for a rate-limit permit, a retry decision or\n"
+      "its health, and reports call outcomes. Run `crossbridge-cli <command>\n"
+      "--help` for the command's flags.\n");
+
+  const std::string g = kGlobalGroup;
+  app.get_help_ptr()->group(g);
+  app.add_option("--target", args.target,
+                 "server address (default $CROSSBRIDGE_TARGET,\n"
+                 "then 127.0.0.1:50051)")
+      ->envname(kTargetEnv)
+      ->check(NonEmpty())
+      ->check(NotAFlag())
+      ->type_name("HOST:PORT")
+      ->group(g);
+  AddNumber(&app, "--timeout-ms", &args.timeout_ms, 1, kMaxTimeoutMs,
+            "RPC deadline in milliseconds, 1..86400000\n(default 1000)")
+      ->group(g);
+  app.add_flag("--json", args.json,
+               "print each response as JSON (the proto3 JSON\n"
+               "mapping, proto field names), one object per line")
+      ->disable_flag_override()
+      ->group(g);
+  app.add_option("--token-file", args.token_file,
+                 "send the bearer token in PATH (whitespace\n"
+                 "trimmed) as `authorization: Bearer <token>`;\n"
+                 "default: $CROSSBRIDGE_TOKEN when set and not\n"
+                 "empty; the flag wins")
+      ->check(NonEmpty())
+      ->check(NotAFlag())
+      ->type_name("PATH")
+      ->group(g);
+  app.add_option("--tls-ca", args.tls_ca,
+                 "TLS, verifying the server with the PEM roots\n"
+                 "in PATH (any --tls-* flag turns TLS on; no\n"
+                 "--tls-ca: the system roots)")
+      ->check(NonEmpty())
+      ->check(NotAFlag())
+      ->type_name("PATH")
+      ->group(g);
+  CLI::Option* cert =
+      app.add_option("--tls-cert", args.tls_cert,
+                     "client certificate chain (PEM) for mTLS")
+          ->check(NonEmpty())
+          ->check(NotAFlag())
+      ->type_name("PATH")
+          ->group(g);
+  CLI::Option* key = app.add_option("--tls-key", args.tls_key,
+                                    "its private key (PEM)")
+                         ->check(NonEmpty())
+                         ->check(NotAFlag())
+      ->type_name("PATH")
+                         ->group(g);
+  cert->needs(key);
+  key->needs(cert);
+  app.add_option("--tls-server-name", args.tls_server_name,
+                 "name to check in the server certificate (and\n"
+                 "SNI), e.g. localhost when --target is an IP")
+      ->check(NonEmpty())
+      ->check(NotAFlag())
+      ->type_name("NAME")
+      ->group(g);
+
+  CLI::App* acquire =
+      app.add_subcommand("acquire", "ask for a rate-limit permit");
+  acquire->footer("Asks for COST permits from bucket KEY of rate-limit rule OP.");
+  acquire->add_option("--operation", args.operation,
+                      "rule name from the server config, e.g. embed")
+      ->required()
+      ->check(NotAFlag())
+      ->type_name("OP");
+  acquire->add_option("--key", args.key,
+                      "bucket within the operation, e.g. user:123")
+      ->required()
+      ->check(NotAFlag())
+      ->type_name("KEY");
+  AddNumber(acquire, "--cost", &args.cost, 0, kMaxUint32,
+            "permits to take, 0..4294967295; 0 peeks\n(default 1)");
+
+  CLI::App* health = app.add_subcommand(
+      "health",
+      "check the server's (or one service's) health;\n--watch streams");
+  health->footer(
+      "Queries grpc.health.v1.Health/Check; prints SERVING, NOT_SERVING,\n"
+      "UNKNOWN or SERVICE_UNKNOWN. Without --service and --watch it also\n"
+      "prints the dependency table (HealthReporter/GetHealth): name, status,\n"
+      "consecutive failures/threshold, last latency, last error.");
+  health->add_option("--service", args.service,
+                     "service or provider to check (default \"\":\n"
+                     "the whole server)")
+      ->check(NotAFlag())
+      ->type_name("NAME");
+  health->add_flag("--watch", args.watch,
+                   "stream grpc.health.v1.Health/Watch, printing\n"
+                   "every status change; exit status from the\nlast one")
+      ->disable_flag_override();
+  AddNumber(health, "--watch-seconds", &args.watch_seconds, 1, 86400,
+            "how long to watch, 1..86400 (default 60)");
+
+  CLI::App* retry = app.add_subcommand(
+      "retry", "ask whether a failed attempt should be retried,\nand when");
+  retry->footer(
+      "Asks the server (RetryAdvisor/DecideRetry) whether attempt N, which\n"
+      "failed with C or S, should be retried; prints e.g.\n"
+      "  retry after 812ms (RETRYABLE, 1 attempts remaining)   (exit 0)\n"
+      "  no retry: ATTEMPTS_EXHAUSTED                          (exit 1)");
+  retry->add_option("--policy", args.policy,
+                    "retry policy (default \"default\")")
+      ->check(NotAFlag())
+      ->type_name("P");
+  AddNumber(retry, "--attempt", &args.attempt, 1, kMaxUint32,
+            "the attempt that failed, 1 = the first call")
+      ->required();
+  CLI::Option* grpc_code =
+      retry
+          ->add_option("--code", args.grpc_code,
+                       "gRPC code name or number, e.g. UNAVAILABLE\n"
+                       "(exactly one of --code and --http-status)")
+          ->check(CLI::Validator(
+              [](std::string& text) {
+                absl::StatusOr<absl::StatusCode> code = ParseGrpcCode(text);
+                return code.ok() ? std::string()
+                                 : std::string(code.status().message());
+              },
+              ""))
+          ->check(NotAFlag())
+      ->type_name("C");
+  CLI::Option* http = AddNumber(retry, "--http-status", &args.http_status, 100,
+                                599, "HTTP status, 100..599, e.g. 503")
+                          ->type_name("S");
+  grpc_code->excludes(http);
+  AddOptionalNumber(retry, "--retry-after-ms", &args.retry_after_ms,
+                    kMaxHintMs, "the failed call's Retry-After hint");
+  AddOptionalNumber(retry, "--deadline-ms", &args.deadline_ms, kMaxHintMs,
+                    "the caller's remaining deadline");
+  retry->add_option("--dependency", args.dependency,
+                    "provider the call went to (DEPENDENCY_UNHEALTHY\n"
+                    "when it is NOT_SERVING)")
+      ->check(NotAFlag())
+      ->type_name("NAME");
+
+  CLI::App* report = app.add_subcommand(
+      "report", "report a call outcome to a dependency (passive\nhealth)");
+  report->footer(
+      "Reports one call outcome to provider P (HealthReporter/ReportOutcome)\n"
+      "and prints the provider's health afterwards.");
+  report->add_option("--provider", args.provider,
+                     "provider from runtime.health_checks")
+      ->required()
+      ->check(NotAFlag())
+      ->type_name("P");
+  CLI::Option* success =
+      report->add_flag("--success", args.success,
+                       "the call succeeded (resets the failure count)")
+          ->disable_flag_override();
+  CLI::Option* failure =
+      report->add_flag("--failure", args.failure,
+                       "the call failed (counts toward\nfailure_threshold)")
+          ->disable_flag_override();
+  success->excludes(failure);
+  AddNumber(report, "--latency-ms", &args.latency_ms, 0, kMaxTimeoutMs,
+            "the call's latency, 0..86400000 (default 0)");
+  report->add_option("--code", args.code,
+                     "the failure's code, e.g. 503 or UNAVAILABLE")
+      ->check(NotAFlag())
+      ->type_name("C");
+
+  // Set last: subcommands copy these when they are added. CliFormatter
+  // prints the footer after a command's global flags. What neither a
+  // command nor the globals know falls through to `app`, which keeps it for
+  // CheckParsed to name.
+  app.footer(kExitCodesHelp);
+  app.allow_extras();
+}
+
+// Checks CLI11 cannot express; the first subcommand given in `app`.
+absl::Status CheckParsed(const CLI::App& app, CliArgs& args) {
+  const std::vector<const CLI::App*> commands = app.get_subcommands(
+      [](const CLI::App* sub) { return sub->parsed(); });
+  for (const std::string& extra : app.remaining()) {
+    if (absl::StartsWith(extra, "-")) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", extra));
+    }
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown command '", raw.command, "'"));
+        commands.empty() ? absl::StrCat("unknown command '", extra, "'")
+                         : absl::StrCat("unexpected argument '", extra, "'"));
   }
-  for (const auto& [name, value] : raw.flags) {
-    const std::set<std::string>& owners = ValueFlags().at(name);
-    if (!owners.empty() && owners.count(raw.command) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "flag --", name, " does not apply to command '", raw.command, "'"));
-    }
-  }
-  for (const std::string& name : raw.bools) {
-    if (BoolFlags().at(name) != raw.command) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "flag --", name, " does not apply to command '", raw.command, "'"));
-    }
-  }
-  std::vector<const char*> required;
-  if (raw.command == "acquire") required = {"operation", "key"};
-  if (raw.command == "retry") required = {"attempt"};
-  if (raw.command == "report") required = {"provider"};
-  for (const char* name : required) {
-    if (raw.flags.count(name) == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("missing required flag --", name));
-    }
-  }
-  if (raw.command == "retry" &&
-      raw.flags.count("code") + raw.flags.count("http-status") != 1) {
+  if (commands.empty()) return absl::InvalidArgumentError("no command given");
+  args.command = commands.front()->get_name();
+  if (args.command == "retry" &&
+      args.grpc_code.empty() == (args.http_status == 0)) {
     return absl::InvalidArgumentError(
         "exactly one of --code and --http-status is required");
   }
-  if (raw.command == "report" &&
-      raw.bools.count("success") + raw.bools.count("failure") != 1) {
+  if (args.command == "report" && args.success == args.failure) {
     return absl::InvalidArgumentError(
         "exactly one of --success and --failure is required");
   }
-  return absl::OkStatus();
-}
-
-std::string FlagOr(const RawArgs& raw, const std::string& name,
-                   std::string fallback) {
-  auto it = raw.flags.find(name);
-  return it == raw.flags.end() ? std::move(fallback) : it->second;
-}
-
-// The token from the environment ("" when unset or blank), trimmed.
-std::string EnvToken() {
-  const char* env = std::getenv(std::string(kTokenEnv).c_str());
-  return env == nullptr ? ""
-                        : std::string(absl::StripAsciiWhitespace(env));
-}
-
-// --token-file, $CROSSBRIDGE_TOKEN and the --tls-* flags into `args`.
-absl::Status ValidateSecurity(const RawArgs& raw, CliArgs& args) {
-  for (const char* name : {"token-file", "tls-ca", "tls-cert", "tls-key",
-                           "tls-server-name"}) {
-    auto it = raw.flags.find(name);
-    if (it != raw.flags.end() && it->second.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", name, " must not be empty"));
-    }
-  }
-  if (raw.flags.count("tls-cert") != raw.flags.count("tls-key")) {
-    return absl::InvalidArgumentError(
-        "--tls-cert and --tls-key must be given together");
-  }
-  args.token_file = FlagOr(raw, "token-file", "");
-  if (args.token_file.empty()) args.token = EnvToken();
-  if (raw.flags.count("tls-ca") + raw.flags.count("tls-cert") +
-          raw.flags.count("tls-server-name") !=
-      0) {
-    ClientOptions::Tls tls;
-    tls.ca_file = FlagOr(raw, "tls-ca", "");
-    tls.cert_file = FlagOr(raw, "tls-cert", "");
-    tls.key_file = FlagOr(raw, "tls-key", "");
-    tls.server_name = FlagOr(raw, "tls-server-name", "");
-    args.tls = std::move(tls);
+  if (args.target.empty()) args.target = kDefaultTarget;
+  if (args.token_file.empty()) {
+    const char* env = std::getenv(kTokenEnv);
+    if (env != nullptr) args.token = std::string(absl::StripAsciiWhitespace(env));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<CliArgs> Validate(const RawArgs& raw) {
-  RETURN_IF_ERROR(raw.error);
-  RETURN_IF_ERROR(CheckCommandAndFlags(raw));
-  CliArgs args;
-  args.command = raw.command;
-  args.json = raw.json;
-  args.target = FlagOr(raw, "target", DefaultTarget());
-  if (args.target.empty()) {
-    return absl::InvalidArgumentError("--target must not be empty");
-  }
-  ASSIGN_OR_RETURN(
-      uint64_t timeout_ms,
-      ParseInteger("timeout-ms",
-                   FlagOr(raw, "timeout-ms", std::to_string(kDefaultTimeoutMs)),
-                   1, kMaxTimeoutMs));
-  args.timeout = absl::Milliseconds(timeout_ms);
-  RETURN_IF_ERROR(ValidateSecurity(raw, args));
-  args.operation = FlagOr(raw, "operation", "");
-  args.key = FlagOr(raw, "key", "");
-  ASSIGN_OR_RETURN(uint64_t cost,
-                   ParseInteger("cost", FlagOr(raw, "cost", "1"), 0,
-                                std::numeric_limits<uint32_t>::max()));
-  args.cost = static_cast<uint32_t>(cost);
-  args.service = FlagOr(raw, "service", "");
-  args.watch = raw.bools.count("watch") != 0;
-  ASSIGN_OR_RETURN(uint64_t watch_seconds,
-                   ParseInteger("watch-seconds",
-                                FlagOr(raw, "watch-seconds", "60"), 1, 86400));
-  args.watch_duration = absl::Seconds(static_cast<int64_t>(watch_seconds));
-  if (args.command == "retry") {
-    args.policy = FlagOr(raw, "policy", "default");
-    ASSIGN_OR_RETURN(uint64_t attempt,
-                     ParseInteger("attempt", FlagOr(raw, "attempt", "1"), 1,
-                                  std::numeric_limits<uint32_t>::max()));
-    args.attempt = static_cast<uint32_t>(attempt);
-    if (raw.flags.count("code") != 0) {
-      absl::StatusOr<absl::StatusCode> code = ParseGrpcCode(raw.flags.at("code"));
-      if (!code.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--code: ", code.status().message()));
-      }
-      args.failure.grpc_code = *code;
-    } else {
-      ASSIGN_OR_RETURN(uint64_t http,
-                       ParseInteger("http-status", raw.flags.at("http-status"),
-                                    100, 599));
-      args.failure.http_status = static_cast<int>(http);
-    }
-    constexpr uint64_t kMaxMs = uint64_t{1} << 40;
-    if (raw.flags.count("retry-after-ms") != 0) {
-      ASSIGN_OR_RETURN(uint64_t ms, ParseInteger("retry-after-ms",
-                                                 raw.flags.at("retry-after-ms"),
-                                                 0, kMaxMs));
-      args.retry_after = absl::Milliseconds(static_cast<int64_t>(ms));
-    }
-    if (raw.flags.count("deadline-ms") != 0) {
-      ASSIGN_OR_RETURN(uint64_t ms,
-                       ParseInteger("deadline-ms", raw.flags.at("deadline-ms"),
-                                    0, kMaxMs));
-      args.deadline = absl::Milliseconds(static_cast<int64_t>(ms));
-    }
-    args.dependency = FlagOr(raw, "dependency", "");
-  }
-  if (args.command == "report") {
-    args.provider = FlagOr(raw, "provider", "");
-    args.success = raw.bools.count("success") != 0;
-    ASSIGN_OR_RETURN(uint64_t latency_ms,
-                     ParseInteger("latency-ms", FlagOr(raw, "latency-ms", "0"),
-                                  0, kMaxTimeoutMs));
-    args.latency = absl::Milliseconds(static_cast<int64_t>(latency_ms));
-    args.code = FlagOr(raw, "code", "");
-  }
-  return args;
-}
+// ---- Output ----------------------------------------------------------------
 
-std::string JsonString(absl::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += "\"";
-  return out;
+// `message` in the proto3 JSON mapping as grpcurl shows it: proto field names,
+// fields at their defaults included, (u)int64 as strings, one line.
+void PrintJson(const google::protobuf::Message& message, std::ostream& out) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  options.add_whitespace = false;
+  std::string json;
+  const auto status =
+      google::protobuf::util::MessageToJsonString(message, &json, options);
+  // Only a string field that is not UTF-8 fails, and the server's answers
+  // are parsed protos (valid UTF-8); never a partial line.
+  out << (status.ok() ? json : "{}") << "\n";
 }
 
 void PrintPermit(const CliArgs& args, const Permit& p, std::ostream& out) {
   if (args.json) {
-    out << absl::StrFormat(
-        "{\"operation\":%s,\"key\":%s,\"allowed\":%s,\"limit\":%d,"
-        "\"remaining\":%d,\"retry_after_ms\":%d,\"reset_after_ms\":%d}\n",
-        JsonString(args.operation), JsonString(args.key),
-        p.allowed ? "true" : "false", p.limit, p.remaining, p.retry_after_ms,
-        p.reset_after_ms);
+    v1::AcquirePermitResponse response;
+    response.set_allowed(p.allowed);
+    response.set_limit(p.limit);
+    response.set_remaining(p.remaining);
+    response.set_retry_after_ms(p.retry_after_ms);
+    response.set_reset_after_ms(p.reset_after_ms);
+    PrintJson(response, out);
     return;
   }
   std::string line = absl::StrFormat(
@@ -533,8 +429,13 @@ void PrintPermit(const CliArgs& args, const Permit& p, std::ostream& out) {
 
 void PrintHealth(const CliArgs& args, ServingStatus status, std::ostream& out) {
   if (args.json) {
-    out << "{\"service\":" << JsonString(args.service) << ",\"status\":\""
-        << ServingStatusName(status) << "\"}\n";
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::health::v1::HealthCheckResponse::ServingStatus proto_status =
+        grpc::health::v1::HealthCheckResponse::UNKNOWN;
+    grpc::health::v1::HealthCheckResponse::ServingStatus_Parse(
+        std::string(ServingStatusName(status)), &proto_status);
+    response.set_status(proto_status);
+    PrintJson(response, out);
   } else {
     out << ServingStatusName(status) << "\n";
   }
@@ -557,17 +458,6 @@ std::string DependencyStatusName(v1::DependencyStatus status) {
   std::string name = v1::DependencyStatus_Name(status);
   if (absl::StartsWith(name, "STATUS_")) name = name.substr(7);
   return name.empty() ? "UNSPECIFIED" : name;
-}
-
-std::string DependencyJson(const v1::DependencyHealth& d) {
-  return absl::StrFormat(
-      "{\"name\":%s,\"status\":\"%s\",\"consecutive_failures\":%d,"
-      "\"failure_threshold\":%d,\"last_latency_ms\":%d,\"last_error\":%s,"
-      "\"check_type\":%s,\"target\":%s}",
-      JsonString(d.name()), DependencyStatusName(d.status()),
-      d.consecutive_failures(), d.failure_threshold(), d.last_latency_ms(),
-      JsonString(d.last_error()), JsonString(d.check_type()),
-      JsonString(d.target()));
 }
 
 constexpr char kTableFormat[] = "%-24s %-12s %-9s %-9s %s\n";
@@ -607,19 +497,9 @@ int RunServerHealth(const CliArgs& args, Client& client, std::ostream& out,
   }
   if (!report.ok()) return RpcError(args, report.status(), err);
   if (args.json) {
-    std::string deps;
-    for (const v1::DependencyHealth& d : report->dependencies()) {
-      if (!deps.empty()) deps += ",";
-      deps += DependencyJson(d);
-    }
-    out << "{\"service\":" << JsonString(args.service) << ",\"status\":\""
-        << ServingStatusName(*health) << "\",\"dependencies_status\":\""
-        << DependencyStatusName(report->status())
-        << "\",\"dependencies\":[" << deps << "]"
-        << (report->has_store()
-                ? absl::StrCat(",\"store\":", DependencyJson(report->store()))
-                : "")
-        << "}\n";
+    // One line per response: the Check status, then the HealthReport.
+    PrintHealth(args, *health, out);
+    PrintJson(*report, out);
     return exit_code;
   }
   out << ServingStatusName(*health) << "\n";
@@ -640,7 +520,8 @@ int RunWatch(const CliArgs& args, Client& client, std::ostream& out,
              std::ostream& err) {
   std::optional<ServingStatus> last;
   const absl::Status status = client.WatchHealth(
-      args.service, args.watch_duration, [&](ServingStatus s) {
+      args.service, absl::Seconds(static_cast<int64_t>(args.watch_seconds)),
+      [&](ServingStatus s) {
         last = s;
         PrintHealth(args, s, out);
         out.flush();
@@ -653,22 +534,36 @@ int RunWatch(const CliArgs& args, Client& client, std::ostream& out,
 int RunRetry(const CliArgs& args, Client& client, std::ostream& out,
              std::ostream& err) {
   RetryRequest request;
-  request.attempt = static_cast<int>(
-      std::min<uint32_t>(args.attempt, std::numeric_limits<int>::max()));
-  request.failure = args.failure;
-  request.retry_after = args.retry_after;
-  request.deadline = args.deadline;
+  request.attempt = static_cast<int>(std::min<uint64_t>(
+      args.attempt, std::numeric_limits<int>::max()));
+  if (!args.grpc_code.empty()) {
+    request.failure.grpc_code = *ParseGrpcCode(args.grpc_code);  // checked
+  } else {
+    request.failure.http_status = static_cast<int>(args.http_status);
+  }
+  if (args.retry_after_ms) {
+    request.retry_after =
+        absl::Milliseconds(static_cast<int64_t>(*args.retry_after_ms));
+  }
+  if (args.deadline_ms) {
+    request.deadline =
+        absl::Milliseconds(static_cast<int64_t>(*args.deadline_ms));
+  }
   absl::StatusOr<RetryDecision> decision =
       client.DecideRetry(args.policy, request, args.dependency);
   if (!decision.ok()) return RpcError(args, decision.status(), err);
   const int64_t delay_ms = absl::ToInt64Milliseconds(decision->delay);
   if (args.json) {
-    out << absl::StrFormat(
-        "{\"policy\":%s,\"attempt\":%d,\"retry\":%s,\"delay_ms\":%d,"
-        "\"reason\":\"%s\",\"attempts_remaining\":%d}\n",
-        JsonString(args.policy), args.attempt,
-        decision->retry ? "true" : "false", delay_ms,
-        RetryReasonName(decision->reason), decision->attempts_remaining);
+    v1::DecideRetryResponse response;
+    response.set_retry(decision->retry);
+    response.set_delay_ms(static_cast<uint64_t>(std::max<int64_t>(delay_ms, 0)));
+    v1::RetryReason reason = v1::RETRY_REASON_UNSPECIFIED;
+    v1::RetryReason_Parse(std::string(RetryReasonName(decision->reason)),
+                          &reason);
+    response.set_reason(reason);
+    response.set_attempts_remaining(
+        static_cast<uint32_t>(std::max(decision->attempts_remaining, 0)));
+    PrintJson(response, out);
   } else if (decision->retry) {
     out << absl::StrFormat("retry after %dms (%s, %d attempts remaining)\n",
                            delay_ms, RetryReasonName(decision->reason),
@@ -682,10 +577,14 @@ int RunRetry(const CliArgs& args, Client& client, std::ostream& out,
 int RunReport(const CliArgs& args, Client& client, std::ostream& out,
               std::ostream& err) {
   absl::StatusOr<v1::DependencyHealth> health =
-      client.ReportOutcome(args.provider, args.success, args.latency, args.code);
+      client.ReportOutcome(
+          args.provider, args.success,
+          absl::Milliseconds(static_cast<int64_t>(args.latency_ms)), args.code);
   if (!health.ok()) return RpcError(args, health.status(), err);
   if (args.json) {
-    out << DependencyJson(*health) << "\n";
+    v1::ReportOutcomeResponse response;
+    *response.mutable_dependency() = *health;
+    PrintJson(response, out);
   } else {
     out << absl::StrFormat(
         "reported %s to %s: %s, failures %d/%d, latency %dms, last_error %s\n",
@@ -718,8 +617,17 @@ std::string CreateErrorMessage(absl::string_view message) {
 int Run(const CliArgs& args, std::ostream& out, std::ostream& err) {
   ClientOptions options;
   options.target = args.target;
-  options.default_deadline = args.timeout;
-  options.tls = args.tls;
+  options.default_deadline =
+      absl::Milliseconds(static_cast<int64_t>(args.timeout_ms));
+  if (!args.tls_ca.empty() || !args.tls_cert.empty() ||
+      !args.tls_server_name.empty()) {
+    ClientOptions::Tls tls;
+    tls.ca_file = args.tls_ca;
+    tls.cert_file = args.tls_cert;
+    tls.key_file = args.tls_key;
+    tls.server_name = args.tls_server_name;
+    options.tls = std::move(tls);
+  }
   options.token_file = args.token_file;
   options.token = args.token;
   absl::StatusOr<std::unique_ptr<Client>> client =
@@ -730,7 +638,7 @@ int Run(const CliArgs& args, std::ostream& out, std::ostream& err) {
   }
   if (args.command == "acquire") {
     AcquireOptions acquire;
-    acquire.cost = args.cost;
+    acquire.cost = static_cast<uint32_t>(args.cost);
     absl::StatusOr<Permit> permit =
         (*client)->AcquirePermit(args.operation, args.key, acquire);
     if (!permit.ok()) return RpcError(args, permit.status(), err);
@@ -750,20 +658,30 @@ int Run(const CliArgs& args, std::ostream& out, std::ostream& err) {
 }  // namespace
 
 int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
-  const std::vector<std::string> tokens(argv + (argc > 0 ? 1 : 0),
-                                        argv + (argc > 0 ? argc : 0));
-  const RawArgs raw = Tokenize(tokens);
-  const std::string usage_of = IsCommand(raw.command) ? raw.command : "";
-  if (raw.help) {
-    out << Usage(usage_of);
+  CliArgs args;
+  CLI::App app("", "crossbridge-cli");
+  DefineFlags(app, args);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();  // The command's help when one was given.
     return kExitOk;
-  }
-  absl::StatusOr<CliArgs> args = Validate(raw);
-  if (!args.ok()) {
-    err << "error: " << args.status().message() << "\n\n" << Usage(usage_of);
+  } catch (const CLI::ParseError& e) {
+    // --help wins over other errors on the line.
+    for (const CLI::App* command : app.get_subcommands()) {
+      if (command->get_help_ptr()->count() > 0) {
+        out << app.help();
+        return kExitOk;
+      }
+    }
+    err << "error: " << e.what() << "\n\n" << app.help();
     return kExitUsage;
   }
-  return Run(*args, out, err);
+  if (absl::Status s = CheckParsed(app, args); !s.ok()) {
+    err << "error: " << s.message() << "\n\n" << app.help();
+    return kExitUsage;
+  }
+  return Run(args, out, err);
 }
 
 }  // namespace crossbridge

@@ -14,9 +14,16 @@
 //   crossbridge-cli [global flags] report --provider P (--success|--failure)
 //                   [--latency-ms N] [--code C]
 //
-// Flags take their value as `--name value` or `--name=value` and may appear
-// before or after the command. --target defaults to $CROSSBRIDGE_TARGET, then
-// 127.0.0.1:50051. --help / -h prints usage to `out` and exits 0.
+// Parsed with CLI11. Flags take their value as `--name value` or
+// `--name=value` (an empty `--name=` counts as no value); the global flags
+// may appear before or after the command, a command's flags only after it.
+// --target defaults to $CROSSBRIDGE_TARGET (when set and not empty), then
+// 127.0.0.1:50051. --help / -h prints usage (a command's: its flags, then
+// the global flags) to `out` and exits 0, even with other errors on the line.
+// A usage error names the flag: "unknown flag --x", "--key is required",
+// "--cost: expected an integer in [0, 4294967295], got 'abc'", "--code
+// excludes --http-status", "--tls-cert requires --tls-key", ... Numbers are
+// decimal digits only (no sign, no 0x).
 //
 // Security (ClientOptions::tls, token, token_file in client/client.h):
 // --token-file PATH sends the token in PATH (whitespace trimmed) as
@@ -24,7 +31,7 @@
 // when set and not empty. Any --tls-* flag turns TLS on: --tls-ca PATH (PEM
 // roots; without it the system roots), --tls-cert PATH with --tls-key PATH
 // (mTLS; one without the other is a usage error), --tls-server-name NAME
-// (the name checked in the server certificate). An empty value, or a file
+// (the name checked in the server certificate). A missing value, or a file
 // that cannot be read, is a usage error (exit 2) naming the flag; a failed
 // TLS handshake is an RPC error (exit 3, UNAVAILABLE).
 //
@@ -39,8 +46,18 @@
 //   3  RPC error (unreachable server, INVALID_ARGUMENT, NOT_FOUND, ...);
 //      `err` gets "error: <GRPC_CODE>: <server message>"
 //
-// Results go to `out`: one human-readable line, or with --json one JSON object
-// per line.
+// Results go to `out`: one human-readable line, or with --json each RPC
+// response in the proto3 JSON mapping (as grpcurl prints it: proto field
+// names, fields at their default values included, enums by name, (u)int64
+// fields as JSON strings), one object per line:
+//   acquire  crossbridge.v1.AcquirePermitResponse, e.g.
+//            {"allowed":true,"limit":60,"remaining":59,"retry_after_ms":"0",
+//             "reset_after_ms":"1000"}
+//   health   grpc.health.v1.HealthCheckResponse per status ({"status":
+//            "SERVING"}); without --service and --watch a second line, the
+//            crossbridge.v1.HealthReport
+//   retry    crossbridge.v1.DecideRetryResponse
+//   report   crossbridge.v1.ReportOutcomeResponse
 #ifndef CROSSBRIDGE_CLI_CLI_H_
 #define CROSSBRIDGE_CLI_CLI_H_
 

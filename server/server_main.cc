@@ -11,7 +11,7 @@
 #include <thread>
 #include <utility>
 
-#include "absl/strings/match.h"
+#include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
@@ -25,66 +25,66 @@
 namespace crossbridge {
 namespace {
 
-constexpr char kUsage[] =
-    "usage: crossbridge-server [--config PATH] [--listen HOST:PORT]\n"
-    "                          [--metrics-listen HOST:PORT]\n"
-    "       crossbridge-server --check-config FILE\n"
-    "\n"
-    "  --config PATH        configuration file (default: $CROSSBRIDGE_CONFIG,\n"
-    "                       else crossbridge.yml in this directory or up to 3\n"
-    "                       parents, else the embedded default)\n"
-    "  --listen HOST:PORT   overrides server.listen_address (port 0 = any)\n"
-    "  --metrics-listen HOST:PORT\n"
-    "                       overrides server.metrics_listen_address (port 0 = any)\n"
-    "  --check-config FILE  validate FILE and exit 0 (valid) or 1 (invalid)\n"
-    "\n"
+constexpr char kFooter[] =
     "Prints 'CROSSBRIDGE_LISTENING HOST:PORT' on stdout once serving, then\n"
     "'CROSSBRIDGE_METRICS_LISTENING HOST:PORT' when metrics are on.\n"
     "SIGHUP reloads the configuration file (so does a change to it);\n"
     "SIGTERM and SIGINT drain and stop.\n"
-    "Exit codes: 0 ok, 1 invalid configuration, 2 usage, 3 cannot start.\n";
+    "Exit codes: 0 ok, 1 invalid configuration, 2 usage, 3 cannot start.";
 
 struct Flags {
   std::string config_path;
   std::string listen;
   std::string metrics_listen;
   std::string check_config;
+  bool hash_token = false;
 };
 
-// Accepts "--name value" and "--name=value".
-bool ParseFlags(int argc, char** argv, Flags& flags, std::string& error) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    bool has_value = false;
-    if (size_t eq = arg.find('='); absl::StartsWith(arg, "--") && eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_value = true;
-    }
-    std::string* target = nullptr;
-    if (arg == "--config") target = &flags.config_path;
-    if (arg == "--listen") target = &flags.listen;
-    if (arg == "--metrics-listen") target = &flags.metrics_listen;
-    if (arg == "--check-config") target = &flags.check_config;
-    if (target == nullptr) {
-      error = absl::StrCat("unknown argument \"", arg, "\"");
-      return false;
-    }
-    if (!has_value) {
-      if (i + 1 >= argc) {
-        error = absl::StrCat(arg, ": missing value");
-        return false;
-      }
-      value = argv[++i];
-    }
-    if (value.empty()) {
-      error = absl::StrCat(arg, ": empty value");
-      return false;
-    }
-    *target = value;
+const CLI::Validator& NonEmpty() {
+  static const auto* const validator = new CLI::Validator(
+      [](std::string& text) {
+        return text.empty() ? std::string("empty value") : std::string();
+      },
+      /*validator_desc=*/"");
+  return *validator;
+}
+
+void DefineFlags(CLI::App& app, Flags& flags) {
+  app.get_formatter()->column_width(28);
+  app.set_help_flag("-h,--help", "print this help and exit 0");
+  app.description(
+      "The CrossBridge server: rate limits, retry decisions and dependency\n"
+      "health over gRPC.\n");
+  app.footer(kFooter);
+  app.add_option("--config", flags.config_path,
+                 "configuration file (default: $CROSSBRIDGE_CONFIG,\n"
+                 "else crossbridge.yml in this directory or up to\n"
+                 "3 parents, else the embedded default)")
+      ->check(NonEmpty())
+      ->type_name("PATH");
+  app.add_option("--listen", flags.listen,
+                 "overrides server.listen_address (port 0 = any)")
+      ->check(NonEmpty())
+      ->type_name("HOST:PORT");
+  app.add_option("--metrics-listen", flags.metrics_listen,
+                 "overrides server.metrics_listen_address\n(port 0 = any)")
+      ->check(NonEmpty())
+      ->type_name("HOST:PORT");
+  CLI::Option* check =
+      app.add_option("--check-config", flags.check_config,
+                     "validate FILE and exit 0 (valid) or 1 (invalid)")
+          ->check(NonEmpty())
+          ->type_name("FILE");
+  CLI::Option* hash =
+      app.add_flag("--hash-token", flags.hash_token,
+                   "read a token on stdin, print its SHA-256 (hex,\n"
+                   "for tenant token_sha256) and exit")
+          ->disable_flag_override();
+  // --hash-token stands alone; --check-config only validates its FILE.
+  for (const char* other : {"--config", "--listen", "--metrics-listen"}) {
+    hash->excludes(other);
   }
-  return true;
+  hash->excludes(check);
 }
 
 // The config file to read, or "" for the embedded default.
@@ -155,17 +155,18 @@ int HashToken() {
 
 int RunServerMain(int argc, char** argv) {
   Flags flags;
-  std::string error;
-  if (argc == 2 && (std::string(argv[1]) == "--help" ||
-                    std::string(argv[1]) == "-h")) {
-    std::cout << kUsage;
+  CLI::App app("", "crossbridge-server");
+  DefineFlags(app, flags);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
     return 0;
-  }
-  if (argc == 2 && std::string(argv[1]) == "--hash-token") return HashToken();
-  if (!ParseFlags(argc, argv, flags, error)) {
-    std::cerr << "crossbridge-server: " << error << "\n\n" << kUsage;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "crossbridge-server: " << e.what() << "\n\n" << app.help();
     return 2;
   }
+  if (flags.hash_token) return HashToken();
   const EnvLookup env = ProcessEnv();
 
   if (!flags.check_config.empty()) {
@@ -196,7 +197,7 @@ int RunServerMain(int argc, char** argv) {
     if (value.empty()) continue;
     if (absl::Status s = CheckListenAddress(value); !s.ok()) {
       std::cerr << "crossbridge-server: " << flag << ": " << s.message() << "\n\n"
-                << kUsage;
+                << app.help();
       return 2;
     }
   }

@@ -1,7 +1,15 @@
 // The crossbridge-server command line, as a library so tests can drive it.
 //
 //   crossbridge-server [--config PATH] [--listen HOST:PORT]
-//   crossbridge-server --check-config FILE
+//                      [--metrics-listen HOST:PORT]
+//   crossbridge-server --check-config FILE   (exit 0 valid, 1 invalid with
+//                                             file:line:col: key: reason)
+//   crossbridge-server --hash-token          (stdin's token -> its SHA-256)
+//   crossbridge-server --help | -h           (usage on stdout, exit 0)
+//
+// Parsed with CLI11: `--name value` or `--name=value`; an unknown flag, a
+// missing value or --hash-token with another flag is a usage error (exit 2,
+// "crossbridge-server: <reason naming the flag>" and the usage on stderr).
 //
 // Once listening it prints exactly one line to stdout, for scripts and tests:
 //   CROSSBRIDGE_LISTENING <host>:<port>

@@ -61,23 +61,30 @@ TEST(CliArgsTest, NoCommandIsUsageError) {
 TEST(CliArgsTest, UnknownCommandIsUsageError) {
   const CliResult r = RunWith({"frobnicate"});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err, AllOf(HasSubstr("unknown command 'frobnicate'"),
-                           HasSubstr("Commands:")));
+  EXPECT_THAT(r.err, AllOf(HasSubstr("error: unknown command 'frobnicate'"),
+                           HasSubstr("Subcommands:")));
 }
 
 TEST(CliArgsTest, UnknownFlagIsUsageErrorWithCommandUsage) {
   const CliResult r =
       RunWith({"acquire", "--operation", "embed", "--key", "k", "--bogus", "1"});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err, AllOf(HasSubstr("unknown flag --bogus"),
-                           HasSubstr("acquire --operation OP --key KEY")));
+  EXPECT_THAT(r.err, AllOf(HasSubstr("error: unknown flag --bogus\n"),
+                           HasSubstr("Usage: crossbridge-cli acquire [OPTIONS]"),
+                           HasSubstr("--operation OP REQUIRED")));
+  // Before the command too, and a single-dash one.
+  const CliResult before = RunWith({"--bogus", "health"});
+  EXPECT_EQ(before.exit_code, kExitUsage);
+  EXPECT_THAT(before.err, HasSubstr("error: unknown flag --bogus\n"));
+  const CliResult dash = RunWith({"health", "-x"});
+  EXPECT_EQ(dash.exit_code, kExitUsage);
+  EXPECT_THAT(dash.err, HasSubstr("error: unknown flag -x\n"));
 }
 
 TEST(CliArgsTest, FlagOfOtherCommandIsUsageError) {
   const CliResult r = RunWith({"health", "--key", "user:1"});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err,
-              HasSubstr("flag --key does not apply to command 'health'"));
+  EXPECT_THAT(r.err, HasSubstr("error: unknown flag --key\n"));
 }
 
 TEST(CliArgsTest, HelpPrintsUsageAndExitCodesToOut) {
@@ -104,28 +111,29 @@ TEST(CliArgsTest, CommandHelpShowsCommandFlagsEvenWithOtherErrors) {
 TEST(CliArgsTest, MissingOperationNamesTheFlag) {
   const CliResult r = RunWith({"acquire", "--key", "user:1"});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err, HasSubstr("missing required flag --operation"));
+  EXPECT_THAT(r.err, HasSubstr("error: --operation is required\n"));
 }
 
 TEST(CliArgsTest, MissingKeyNamesTheFlag) {
   const CliResult r = RunWith({"acquire", "--operation=embed"});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err, HasSubstr("missing required flag --key"));
+  EXPECT_THAT(r.err, HasSubstr("error: --key is required\n"));
 }
 
 TEST(CliArgsTest, FlagWithoutValueIsUsageError) {
   const CliResult r = RunWith({"acquire", "--key", "k", "--operation"});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err, HasSubstr("flag --operation needs a value"));
+  EXPECT_THAT(r.err, HasSubstr("error: --operation: 1 required OP missing"));
   // A following flag is not taken as the value.
   const CliResult r2 = RunWith({"acquire", "--operation", "--key", "k"});
   EXPECT_EQ(r2.exit_code, kExitUsage);
-  EXPECT_THAT(r2.err, HasSubstr("flag --operation needs a value"));
+  EXPECT_THAT(r2.err,
+              HasSubstr("error: --operation: needs a value (got the flag --key)"));
 }
 
 TEST(CliArgsTest, BadCostIsUsageError) {
-  for (const char* cost : {"-1", "abc", "99999999999", "4294967296", "", "1.5",
-                           " 3", "+2"}) {
+  for (const char* cost : {"-1", "abc", "99999999999", "4294967296", "1.5",
+                           " 3", "+2", "0x10", "1e3"}) {
     const CliResult r = RunWith({"acquire", "--operation", "embed", "--key", "k",
                              std::string("--cost=") + cost});
     EXPECT_EQ(r.exit_code, kExitUsage) << "cost '" << cost << "'";
@@ -134,6 +142,11 @@ TEST(CliArgsTest, BadCostIsUsageError) {
                                  std::string(cost) + "'"))
         << "cost '" << cost << "'";
   }
+  // `--cost=` is --cost without a value.
+  const CliResult empty =
+      RunWith({"acquire", "--operation", "embed", "--key", "k", "--cost="});
+  EXPECT_EQ(empty.exit_code, kExitUsage);
+  EXPECT_THAT(empty.err, HasSubstr("error: --cost: 1 required N missing"));
 }
 
 TEST(CliArgsTest, NegativeCostAsSeparateValueIsUsageError) {
@@ -158,19 +171,24 @@ TEST(CliArgsTest, RepeatedFlagAndStrayArgumentsAreUsageErrors) {
   const CliResult twice =
       RunWith({"acquire", "--operation=a", "--operation=b", "--key=k"});
   EXPECT_EQ(twice.exit_code, kExitUsage);
-  EXPECT_THAT(twice.err, HasSubstr("flag --operation given more than once"));
+  EXPECT_THAT(twice.err,
+              HasSubstr("error: --operation: At Most 1 required but received 2"));
   const CliResult stray = RunWith({"health", "extra"});
   EXPECT_EQ(stray.exit_code, kExitUsage);
-  EXPECT_THAT(stray.err, HasSubstr("unexpected argument 'extra'"));
+  EXPECT_THAT(stray.err, HasSubstr("error: unexpected argument 'extra'"));
   const CliResult json = RunWith({"health", "--json=yes"});
   EXPECT_EQ(json.exit_code, kExitUsage);
-  EXPECT_THAT(json.err, HasSubstr("--json takes no value"));
+  EXPECT_THAT(json.err, HasSubstr("error: json was given a disallowed flag "
+                                  "override"));
 }
 
 TEST(CliArgsTest, EmptyTargetIsUsageError) {
-  const CliResult r = RunWith({"health", "--target="});
+  CliResult r = RunWith({"health", "--target="});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err, HasSubstr("--target must not be empty"));
+  EXPECT_THAT(r.err, HasSubstr("error: --target: 1 required HOST:PORT missing"));
+  r = RunWith({"health", "--target", ""});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("error: --target: must not be empty"));
 }
 
 TEST(CliArgsTest, UnreachableTargetIsRpcError) {
@@ -204,7 +222,7 @@ TEST(CliArgsTest, TargetComesFromEnvironmentWhenFlagAbsent) {
 TEST(CliArgsTest, RetryNeedsAttemptAndExactlyOneFailure) {
   CliResult r = RunWith({"retry", "--code", "UNAVAILABLE"});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err, HasSubstr("missing required flag --attempt"));
+  EXPECT_THAT(r.err, HasSubstr("error: --attempt is required\n"));
   r = RunWith({"retry", "--attempt", "1"});
   EXPECT_EQ(r.exit_code, kExitUsage);
   EXPECT_THAT(r.err,
@@ -212,6 +230,7 @@ TEST(CliArgsTest, RetryNeedsAttemptAndExactlyOneFailure) {
   r = RunWith({"retry", "--attempt", "1", "--code", "14", "--http-status",
                "503"});
   EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("error: --code excludes --http-status"));
   r = RunWith({"retry", "--attempt", "0", "--http-status", "503"});
   EXPECT_EQ(r.exit_code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("--attempt: expected an integer in [1, "));
@@ -221,34 +240,43 @@ TEST(CliArgsTest, RetryNeedsAttemptAndExactlyOneFailure) {
                                "599]"));
   r = RunWith({"retry", "--attempt", "1", "--code", "BOGUS"});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err, HasSubstr("--code: "));
+  EXPECT_THAT(r.err, HasSubstr("error: --code: unknown gRPC status code "
+                               "\"BOGUS\""));
 }
 
 TEST(CliArgsTest, ReportNeedsProviderAndExactlyOneOutcome) {
   CliResult r = RunWith({"report", "--success"});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err, HasSubstr("missing required flag --provider"));
+  EXPECT_THAT(r.err, HasSubstr("error: --provider is required\n"));
   r = RunWith({"report", "--provider", "db"});
   EXPECT_EQ(r.exit_code, kExitUsage);
   EXPECT_THAT(r.err,
               HasSubstr("exactly one of --success and --failure is required"));
   r = RunWith({"report", "--provider", "db", "--success", "--failure"});
   EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("error: --success excludes --failure"));
   r = RunWith({"report", "--provider", "db", "--success=yes"});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err, HasSubstr("--success takes no value"));
+  EXPECT_THAT(r.err, HasSubstr("success was given a disallowed flag override"));
+  r = RunWith({"report", "--provider", "db", "--failure", "--latency-ms",
+               "soon"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("error: --latency-ms: expected an integer in "
+                               "[0, 86400000], got 'soon'"));
 }
 
 TEST(CliArgsTest, NewFlagsBelongToTheirCommands) {
   CliResult r = RunWith({"acquire", "--operation", "o", "--key", "k",
                          "--watch"});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err,
-              HasSubstr("flag --watch does not apply to command 'acquire'"));
+  EXPECT_THAT(r.err, HasSubstr("error: unknown flag --watch\n"));
   r = RunWith({"health", "--code", "14"});
   EXPECT_EQ(r.exit_code, kExitUsage);
-  EXPECT_THAT(r.err, HasSubstr("flag --code does not apply to command "
-                               "'health'"));
+  EXPECT_THAT(r.err, HasSubstr("error: unknown flag --code\n"));
+  // A command's flag before the command is not a global flag.
+  r = RunWith({"--service", "db", "health"});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("error: unknown flag --service\n"));
   r = RunWith({"health", "--watch", "--watch-seconds", "0"});
   EXPECT_EQ(r.exit_code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("--watch-seconds: expected an integer in [1, "
@@ -289,6 +317,81 @@ TEST(CliArgsTest, NewCommandsAgainstUnreachableTargetAreRpcErrors) {
     EXPECT_THAT(err.str(), AnyOf(HasSubstr("error: UNAVAILABLE: "),
                                  HasSubstr("error: DEADLINE_EXCEEDED: ")));
   }
+}
+
+// Each command parses with the global flags before it, after it, or split,
+// in both `--name value` and `--name=value` forms: the call gets as far as
+// the RPC (exit 3, naming the target).
+TEST(CliArgsTest, EveryCommandTakesGlobalFlagsBeforeOrAfterIt) {
+  const std::vector<std::vector<std::string>> commands = {
+      {"acquire", "--operation", "embed", "--key=user:1", "--cost", "0"},
+      {"health", "--service=database"},
+      {"health", "--watch", "--watch-seconds=2"},
+      {"retry", "--policy=default", "--attempt", "2", "--code=UNAVAILABLE",
+       "--retry-after-ms", "5", "--deadline-ms=100", "--dependency", "db"},
+      {"report", "--provider=db", "--failure", "--latency-ms=7", "--code",
+       "503"}};
+  const std::vector<std::string> globals = {"--target=127.0.0.1:1", "--json",
+                                            "--timeout-ms", "200"};
+  for (const std::vector<std::string>& command : commands) {
+    for (int placement = 0; placement < 3; ++placement) {
+      std::vector<std::string> args;
+      if (placement == 0) {  // all before
+        args = globals;
+        args.insert(args.end(), command.begin(), command.end());
+      } else if (placement == 1) {  // all after
+        args = command;
+        args.insert(args.end(), globals.begin(), globals.end());
+      } else {  // split around the command
+        args = {globals[0], globals[1]};
+        args.insert(args.end(), command.begin(), command.end());
+        args.insert(args.end(), {globals[2], globals[3]});
+      }
+      std::vector<char*> argv;
+      std::string name = "crossbridge-cli";
+      argv.push_back(name.data());
+      for (std::string& a : args) argv.push_back(a.data());
+      std::ostringstream out, err;
+      const int code =
+          RunCli(static_cast<int>(argv.size()), argv.data(), out, err);
+      EXPECT_EQ(code, kExitRpcError)
+          << command[0] << " placement " << placement << ": " << err.str();
+      EXPECT_THAT(err.str(), AllOf(AnyOf(HasSubstr("error: UNAVAILABLE: "),
+                                         HasSubstr("error: DEADLINE_EXCEEDED: ")),
+                                   HasSubstr("(target 127.0.0.1:1)")))
+          << command[0] << " placement " << placement;
+      EXPECT_THAT(out.str(), IsEmpty());
+    }
+  }
+}
+
+TEST(CliArgsTest, HelpIsTheUsageOfTheCommand) {
+  const CliResult main_help = RunWith({"--help"});
+  EXPECT_EQ(main_help.exit_code, kExitOk);
+  EXPECT_THAT(main_help.out,
+              AllOf(HasSubstr("Usage: crossbridge-cli [OPTIONS] [SUBCOMMAND]"),
+                    HasSubstr("Global flags (before or after the command):"),
+                    HasSubstr("Subcommands:"),
+                    HasSubstr("--target HOST:PORT (Env:CROSSBRIDGE_TARGET)")));
+  // -h after global flags and the command: the command's usage, with the
+  // global flags and exit codes after its own.
+  const CliResult retry = RunWith({"--json", "retry", "--attempt", "0", "-h"});
+  EXPECT_EQ(retry.exit_code, kExitOk);
+  EXPECT_THAT(retry.err, IsEmpty());
+  EXPECT_THAT(retry.out,
+              AllOf(HasSubstr("Usage: crossbridge-cli retry [OPTIONS]"),
+                    HasSubstr("--attempt N REQUIRED"),
+                    HasSubstr("Global flags (before or after the command):"),
+                    HasSubstr("--timeout-ms N"), HasSubstr("Exit codes:")));
+}
+
+TEST(CliArgsTest, FlagTargetWinsOverTheEnvironment) {
+  ASSERT_EQ(setenv("CROSSBRIDGE_TARGET", "127.0.0.1:2", /*overwrite=*/1), 0);
+  const CliResult r =
+      RunWith({"health", "--timeout-ms", "200", "--target", kDeadTarget});
+  unsetenv("CROSSBRIDGE_TARGET");
+  EXPECT_EQ(r.exit_code, kExitRpcError);
+  EXPECT_THAT(r.err, HasSubstr("(target 127.0.0.1:1)"));
 }
 
 // ---- Security flags (--token-file, --tls-*) ----------------------------------
@@ -352,8 +455,8 @@ TEST_F(CliSecurityFlagsTest, CertWithoutKeyIsUsageErrorNamingBoth) {
     EXPECT_EQ(RunCli(static_cast<int>(argv.size()), argv.data(), out, err),
               kExitUsage);
     EXPECT_THAT(err.str(),
-                AllOf(HasSubstr("error: --tls-cert and --tls-key must be given "
-                                "together"),
+                AllOf(AnyOf(HasSubstr("error: --tls-cert requires --tls-key"),
+                            HasSubstr("error: --tls-key requires --tls-cert")),
                       HasSubstr("Usage:")));
   }
 }
@@ -362,14 +465,18 @@ TEST_F(CliSecurityFlagsTest, EmptyValuesAreUsageErrors) {
   for (const char* flag :
        {"--token-file", "--tls-ca", "--tls-cert", "--tls-key",
         "--tls-server-name"}) {
-    const CliResult r = RunWith({"health", std::string(flag) + "="});
+    CliResult r = RunWith({"health", std::string(flag) + "="});
     EXPECT_EQ(r.exit_code, kExitUsage) << flag;
-    EXPECT_THAT(r.err, HasSubstr(std::string(flag) + " must not be empty"));
+    EXPECT_THAT(r.err, HasSubstr(std::string(flag) + ": 1 required "));
+    r = RunWith({"health", flag, ""});
+    EXPECT_EQ(r.exit_code, kExitUsage) << flag;
+    EXPECT_THAT(r.err, HasSubstr(std::string(flag) + ": must not be empty"));
   }
   const CliResult twice = RunWith({"health", "--tls-ca", pki_->ca_cert(),
                                    "--tls-ca", pki_->ca_cert()});
   EXPECT_EQ(twice.exit_code, kExitUsage);
-  EXPECT_THAT(twice.err, HasSubstr("flag --tls-ca given more than once"));
+  EXPECT_THAT(twice.err,
+              HasSubstr("error: --tls-ca: At Most 1 required but received 2"));
 }
 
 TEST_F(CliSecurityFlagsTest, UnreadableFilesAreUsageErrorsNamingTheFlag) {

@@ -12,6 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -46,6 +47,7 @@ using ::crossbridge::testing::StatusIs;
 using ::crossbridge::testing::TcpListener;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::StartsWith;
 
 constexpr char kConfigTemplate[] = R"(
 server:
@@ -327,8 +329,14 @@ TEST_F(SdkE2eTest, CliRetryPrintsTheDecisionAndExitsByIt) {
 
   r = Cli({"--json", "retry", "--attempt", "1", "--code", "UNAVAILABLE"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, MatchesRegex(".*\"retry\":true,\"delay_ms\":[0-9]+,"
-                                  "\"reason\":\"RETRYABLE\".*\n"));
+  // The DecideRetryResponse in the proto3 JSON mapping (uint64 as a string).
+  EXPECT_THAT(r.out, MatchesRegex("\\{\"retry\":true,\"delay_ms\":\"[0-9]+\","
+                                  "\"reason\":\"RETRYABLE\","
+                                  "\"attempts_remaining\":1\\}\n"));
+  r = Cli({"retry", "--attempt", "3", "--http-status", "503", "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.out, "{\"retry\":false,\"delay_ms\":\"0\",\"reason\":"
+                   "\"ATTEMPTS_EXHAUSTED\",\"attempts_remaining\":0}\n");
 
   r = Cli({"retry", "--attempt", "1", "--code", "NOT_A_CODE"});
   EXPECT_EQ(r.exit_code, 2);
@@ -354,12 +362,23 @@ TEST_F(SdkE2eTest, CliReportThenHealthShowsTheFailureCount) {
 
   r = Cli({"--json", "health"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("\"name\":\"flaky_api\",\"status\":\"SERVING\","
-                               "\"consecutive_failures\":1"));
+  // Two responses, one a line: the Check status, then the HealthReport.
+  EXPECT_THAT(r.out, StartsWith("{\"status\":\"SERVING\"}\n{\"status\":\"STATUS_"));
+  EXPECT_THAT(r.out, HasSubstr("{\"name\":\"flaky_api\",\"status\":\"STATUS_SERVING\","
+                               "\"consecutive_failures\":1,\"last_latency_ms\":\""));
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2) << r.out;
 
   r = Cli({"--json", "report", "--provider", "flaky_api", "--success"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("\"consecutive_failures\":0"));
+  // The ReportOutcomeResponse: the dependency inside.
+  EXPECT_THAT(r.out, StartsWith("{\"dependency\":{\"name\":\"flaky_api\","
+                                "\"status\":\"STATUS_SERVING\","
+                                "\"consecutive_failures\":0,"));
+  EXPECT_THAT(r.out, HasSubstr(",\"last_latency_ms\":\"0\",\"last_error\":\"\","
+                               "\"check_type\":\"tcp\",\"target\":\"127.0.0.1:"));
+  // uint64 as a string, the Timestamp in RFC 3339.
+  EXPECT_THAT(r.out, MatchesRegex(".*,\"failure_threshold\":3,\"last_check_time\":"
+                                  "\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\"\\}\\}\n"));
 
   r = Cli({"report", "--provider", "nope", "--success"});
   EXPECT_EQ(r.exit_code, 3);
