@@ -41,14 +41,13 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
               spdlog::memory_buf_t& dest) override {
     const google::protobuf::StringPiece payload(msg.payload.data(),
                                                 msg.payload.size());
+    std::string* text = value_.mutable_string_value();
     if (google::protobuf::internal::IsStructurallyValidUTF8(payload)) {
-      value_.set_string_value(payload.data(), payload.size());
+      text->assign(payload.data(), payload.size());
     } else {
-      std::string* text = value_.mutable_string_value();
       text->resize(payload.size());
-      const char* valid = google::protobuf::internal::UTF8CoerceToStructurallyValid(
+      google::protobuf::internal::UTF8CoerceToStructurallyValid(
           payload, text->data(), '?');
-      if (valid != text->data()) text->assign(payload.data(), payload.size());
     }
     json_.clear();
     if (!google::protobuf::util::MessageToJsonString(value_, &json_).ok() ||
