@@ -178,6 +178,15 @@ void RedisConnection::Append(absl::Span<const absl::string_view> args) {
                          argv.data(), lens.data());
 }
 
+void RedisConnection::AppendFormatted(absl::string_view resp) {
+  redisAppendFormattedCommand(context_.get(), resp.data(), resp.size());
+}
+
+void AppendRespCommand(std::string& out, absl::Span<const absl::string_view> words) {
+  absl::StrAppend(&out, "*", words.size(), "\r\n");
+  for (absl::string_view w : words) absl::StrAppend(&out, "$", w.size(), "\r\n", w, "\r\n");
+}
+
 absl::StatusOr<ReplyPtr> RedisConnection::Read() {
   void* reply = nullptr;
   if (redisGetReply(context_.get(), &reply) != REDIS_OK || reply == nullptr) {

@@ -45,6 +45,11 @@ inline constexpr size_t kMaxReplyStringBytes = 1 << 20;
 // std::string*, the reason a reply was refused is written there.
 const redisReplyObjectFunctions* BoundedReplyFunctions();
 
+// Appends `words` to `out` as one RESP command (an array of bulk strings,
+// what Redis reads), so a command can be formatted once, on the caller's
+// thread, and written later as it is.
+void AppendRespCommand(std::string& out, absl::Span<const absl::string_view> words);
+
 struct RedisEndpoint {
   std::string host = "127.0.0.1";
   int port = 6379;
@@ -67,6 +72,8 @@ class RedisConnection {
 
   // Queues one command (sent by the next Read).
   void Append(absl::Span<const absl::string_view> args);
+  // Queues commands already in RESP (AppendRespCommand), sent by the next Read.
+  void AppendFormatted(absl::string_view resp);
 
   // Sends what is queued and reads the next reply. A Redis error reply is a
   // successful read (reply->type == REDIS_REPLY_ERROR).

@@ -1,11 +1,16 @@
 #include "server/redis/redis_executor.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <random>
 #include <thread>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -19,9 +24,7 @@ constexpr absl::Duration kInitialBackoff = absl::Milliseconds(50);
 constexpr absl::Duration kIdlePing = absl::Seconds(1);
 
 struct PendingCall {
-  size_t script = 0;
-  std::string key;
-  ScriptExecutor::Args args;
+  std::string command;  // EVALSHA ... in RESP, formatted by Eval
   ScriptExecutor::ReplyCallback done;
   absl::Time deadline;  // monotonic
 };
@@ -29,6 +32,18 @@ struct PendingCall {
 void FailAll(std::vector<PendingCall>& calls, size_t from,
              const absl::Status& status) {
   for (size_t i = from; i < calls.size(); ++i) calls[i].done(status);
+}
+
+// The SHA-1 Redis names a script by (EVALSHA), in lowercase hex.
+std::string ScriptSha1(absl::string_view source) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(source.data(), source.size(), digest, &len, EVP_sha1(), nullptr) != 1) {
+    std::fprintf(stderr, "crossbridge: fatal: cannot compute SHA-1 of a Lua script\n");
+    std::abort();
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
 bool IsNoScript(const redisReply& reply) {
@@ -58,11 +73,12 @@ class RedisExecutor::Worker {
   // Queues `call` if this worker is connected and has room; otherwise leaves
   // `call` untouched and answers why not.
   enum class Enqueued { kYes, kNotConnected, kFull };
-  Enqueued TryEnqueue(PendingCall& call) {
+  // All of `calls` or none: a batch goes out as one pipeline.
+  Enqueued TryEnqueue(std::vector<PendingCall>& calls) {
     MutexLock lock(&mu_);
     if (!connected_ || stopping_) return Enqueued::kNotConnected;
-    if (queue_.size() >= kMaxQueuedPerWorker) return Enqueued::kFull;
-    queue_.push_back(std::move(call));
+    if (queue_.size() + calls.size() > kMaxQueuedPerWorker) return Enqueued::kFull;
+    for (PendingCall& c : calls) queue_.push_back(std::move(c));
     return Enqueued::kYes;
   }
 
@@ -141,16 +157,15 @@ class RedisExecutor::Worker {
     if (!s.ok()) Disconnect(s);
   }
 
-  // SCRIPT LOAD of every registered script on the current connection.
+  // SCRIPT LOAD of every registered script on the current connection (the
+  // calls name them by the SHA-1 Register computed, which is Redis's too).
   absl::Status LoadScripts() {
-    shas_.clear();
     for (const char* source : executor_.scripts_) {
       absl::StatusOr<ReplyPtr> sha = conn_->Command({"SCRIPT", "LOAD", source});
       if (!sha.ok()) return sha.status();
       if ((*sha)->type != REDIS_REPLY_STRING) {
         return absl::UnavailableError("redis: SCRIPT LOAD answered no SHA");
       }
-      shas_.emplace_back((*sha)->str, (*sha)->len);
     }
     return absl::OkStatus();
   }
@@ -211,12 +226,7 @@ class RedisExecutor::Worker {
     executor_.OnWorkerDisconnected(why);
   }
 
-  void AppendCall(const PendingCall& call) {
-    absl::InlinedVector<absl::string_view, 8> argv = {
-        "EVALSHA", shas_[call.script], "1", call.key};
-    for (const std::string& a : call.args) argv.push_back(a);
-    conn_->Append(argv);
-  }
+  void AppendCall(const PendingCall& call) { conn_->AppendFormatted(call.command); }
 
   // Completes `call` from its reply.
   void Complete(PendingCall& call, ReplyPtr reply) {
@@ -334,7 +344,6 @@ class RedisExecutor::Worker {
 
   // Owned by the worker thread.
   std::unique_ptr<RedisConnection> conn_;
-  std::vector<std::string> shas_;  // by script index
   std::vector<size_t> order_;      // scratch: 0..batch size
   absl::Time next_connect_at_ = absl::InfinitePast();  // monotonic
   absl::Duration backoff_ = kInitialBackoff;
@@ -359,6 +368,7 @@ RedisExecutor::~RedisExecutor() {
 
 RedisExecutor::Script RedisExecutor::Register(const char* lua_source) {
   scripts_.push_back(lua_source);
+  shas_.push_back(ScriptSha1(lua_source));
   return Script{scripts_.size() - 1};
 }
 
@@ -367,16 +377,32 @@ void RedisExecutor::Start(HealthListener listener) {
   for (auto& worker : workers_) worker->Start();
 }
 
-void RedisExecutor::Eval(Script script, std::string key, Args args,
+void RedisExecutor::Eval(Script script, absl::string_view key, Args args,
                          ReplyCallback done) {
-  counters_.calls.fetch_add(1, std::memory_order_relaxed);
-  PendingCall call{script.index, std::move(key), std::move(args), std::move(done),
-                   clock_.MonotonicNow() + config_.timeout};
+  BatchCall call{script, key, args, std::move(done)};
+  EvalBatch(absl::MakeSpan(&call, 1));
+}
+
+void RedisExecutor::EvalBatch(absl::Span<BatchCall> calls) {
+  if (calls.empty()) return;
+  counters_.calls.fetch_add(calls.size(), std::memory_order_relaxed);
+  const absl::Time deadline = clock_.MonotonicNow() + config_.timeout;
+  std::vector<PendingCall> pending;
+  pending.reserve(calls.size());
+  for (BatchCall& c : calls) {
+    absl::InlinedVector<absl::string_view, 8> words = {"EVALSHA", shas_[c.script.index],
+                                                       "1", c.key};
+    words.insert(words.end(), c.args.begin(), c.args.end());
+    PendingCall& p = pending.emplace_back();
+    AppendRespCommand(p.command, words);
+    p.done = std::move(c.done);
+    p.deadline = deadline;
+  }
   const size_t n = workers_.size();
   const size_t first = next_worker_.fetch_add(1, std::memory_order_relaxed);
   bool any_connected = false;
   for (size_t i = 0; i < n; ++i) {
-    switch (workers_[(first + i) % n]->TryEnqueue(call)) {
+    switch (workers_[(first + i) % n]->TryEnqueue(pending)) {
       case Worker::Enqueued::kYes:
         return;
       case Worker::Enqueued::kFull:
@@ -386,16 +412,18 @@ void RedisExecutor::Eval(Script script, std::string key, Args args,
         break;
     }
   }
+  absl::Status why;
   if (any_connected) {
-    counters_.failed_queue_full.fetch_add(1, std::memory_order_relaxed);
-    return call.done(absl::UnavailableError(absl::StrCat(
-        "redis ", where_, ": every connection has ", kMaxQueuedPerWorker,
-        " calls waiting")));
+    counters_.failed_queue_full.fetch_add(pending.size(), std::memory_order_relaxed);
+    why = absl::UnavailableError(absl::StrCat("redis ", where_, ": every connection has ",
+                                              kMaxQueuedPerWorker, " calls waiting"));
+  } else {
+    counters_.failed_unconnected.fetch_add(pending.size(), std::memory_order_relaxed);
+    const std::string last = last_error();
+    why = absl::UnavailableError(absl::StrCat(
+        "redis ", where_, " unreachable: ", last.empty() ? "not connected yet" : last));
   }
-  counters_.failed_unconnected.fetch_add(1, std::memory_order_relaxed);
-  std::string why = last_error();
-  call.done(absl::UnavailableError(absl::StrCat(
-      "redis ", where_, " unreachable: ", why.empty() ? "not connected yet" : why)));
+  FailAll(pending, 0, why);
 }
 
 std::string RedisExecutor::last_error() const {

@@ -98,8 +98,9 @@ class RedisExecutor final : public ScriptExecutor {
   // Starts the workers, which connect at once. Call once, before Eval.
   void Start(HealthListener listener);
 
-  void Eval(Script script, std::string key, Args args,
+  void Eval(Script script, absl::string_view key, Args args,
             ReplyCallback done) override;
+  void EvalBatch(absl::Span<BatchCall> calls) override;
 
   // Whether at least one worker holds a working connection.
   bool reachable() const { return connected_workers_.load(std::memory_order_acquire) > 0; }
@@ -129,6 +130,7 @@ class RedisExecutor final : public ScriptExecutor {
   LatencyHistogram* const round_trips_;
   const std::string where_;
   std::vector<const char*> scripts_;
+  std::vector<std::string> shas_;  // SHA-1 of each script, by index
   HealthListener listener_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<uint64_t> next_worker_{0};

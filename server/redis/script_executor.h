@@ -1,10 +1,12 @@
 // What a fleet-wide store needs from Redis: run one of its Lua scripts on one
-// key, asynchronously. RedisExecutor is the real one; tests use
+// key, asynchronously, alone or as a batch sent together. RedisExecutor is the real one; tests use
 // testing::FakeScriptExecutor to answer with any reply, error or timeout.
 //
 // Completion contract (every implementation):
 //  - `done` runs exactly once, on an executor thread or inline in Eval when
 //    the call cannot even be queued (no connection); it must not block.
+//  - `key` and `args` are read before Eval returns (the command is formatted
+//    then): they need to live only for the call to Eval.
 //  - A reply that is not an error reply is passed on as it came; its shape
 //    is the script's business (check it: a hostile or broken Redis may send
 //    anything).
@@ -18,19 +20,19 @@
 #define CROSSBRIDGE_SERVER_REDIS_SCRIPT_EXECUTOR_H_
 
 #include <cstddef>
-#include <functional>
-#include <string>
 
-#include "absl/container/inlined_vector.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "server/redis/redis_connection.h"
 
 namespace crossbridge {
 
 class ScriptExecutor {
  public:
-  using ReplyCallback = std::function<void(absl::StatusOr<ReplyPtr>)>;
-  using Args = absl::InlinedVector<std::string, 4>;
+  using ReplyCallback = absl::AnyInvocable<void(absl::StatusOr<ReplyPtr>)>;
+  using Args = absl::Span<const absl::string_view>;
 
   // A script known to the executor; the handle Register returns.
   struct Script {
@@ -44,8 +46,20 @@ class ScriptExecutor {
   virtual Script Register(const char* lua_source) = 0;
 
   // Runs `script` with KEYS[1] = key and ARGV = args.
-  virtual void Eval(Script script, std::string key, Args args,
+  virtual void Eval(Script script, absl::string_view key, Args args,
                     ReplyCallback done) = 0;
+
+  // One call of a batch.
+  struct BatchCall {
+    Script script;
+    absl::string_view key;
+    Args args;
+    ReplyCallback done;
+  };
+  // Runs every call as Eval would, written together (one pipeline on one
+  // connection, in order, so Redis runs them back to back). Each `done` is
+  // moved out and runs exactly once, as in Eval.
+  virtual void EvalBatch(absl::Span<BatchCall> calls) = 0;
 };
 
 }  // namespace crossbridge

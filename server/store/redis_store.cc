@@ -56,9 +56,10 @@ RedisStore::RedisStore(ScriptExecutor& executor)
 
 void RedisStore::Acquire(absl::string_view bucket_key, const GcraRule& rule,
                          int64_t cost, AcquireCallback done) {
-  executor_.Eval(script_, std::string(bucket_key),
-                 {absl::StrCat(rule.emission_interval_us),
-                  absl::StrCat(rule.capacity), absl::StrCat(cost)},
+  const absl::AlphaNum t(rule.emission_interval_us), capacity(rule.capacity),
+      n(cost);
+  const absl::string_view args[] = {t.Piece(), capacity.Piece(), n.Piece()};
+  executor_.Eval(script_, bucket_key, args,
                  [rule, done = std::move(done)](absl::StatusOr<ReplyPtr> reply) {
                    if (!reply.ok()) return done(reply.status());
                    done(ParseGcraReply(**reply, rule));

@@ -44,9 +44,13 @@ ScriptExecutor::Script FakeScriptExecutor::Register(const char* lua_source) {
   return Script{scripts_.size() - 1};
 }
 
-void FakeScriptExecutor::Eval(Script script, std::string key, Args args,
+void FakeScriptExecutor::EvalBatch(absl::Span<BatchCall> calls) {
+  for (BatchCall& c : calls) Eval(c.script, c.key, c.args, std::move(c.done));
+}
+
+void FakeScriptExecutor::Eval(Script script, absl::string_view key, Args args,
                               ReplyCallback done) {
-  Call call{script.index, std::move(key), std::move(args)};
+  Call call{script.index, std::string(key), {args.begin(), args.end()}};
   Answer answer = absl::UnavailableError("fake: no answer programmed");
   {
     MutexLock lock(&mu_);

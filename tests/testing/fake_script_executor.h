@@ -9,8 +9,8 @@
 //   redis.AnswerNext(absl::DeadlineExceededError("t"));  // a timeout
 //   redis.AnswerAlways([](const FakeScriptExecutor::Call& c) { ... });
 //
-// It keeps the ScriptExecutor contract: `done` runs inline in Eval, exactly
-// once; an error reply ("-OOM ...") arrives as UNAVAILABLE "redis: OOM ...".
+// It keeps the ScriptExecutor contract: `done` runs inline in Eval (and
+// EvalBatch), exactly once; an error reply ("-OOM ...") arrives as UNAVAILABLE "redis: OOM ...".
 // Thread safety: Eval may be called from any thread.
 #ifndef CROSSBRIDGE_TESTS_TESTING_FAKE_SCRIPT_EXECUTOR_H_
 #define CROSSBRIDGE_TESTS_TESTING_FAKE_SCRIPT_EXECUTOR_H_
@@ -37,14 +37,16 @@ class FakeScriptExecutor final : public ScriptExecutor {
   struct Call {
     size_t script = 0;
     std::string key;
-    Args args;
+    std::vector<std::string> args;
   };
   // RESP bytes of the reply, or the status the call completes with.
   using Answer = absl::StatusOr<std::string>;
 
   Script Register(const char* lua_source) override;
-  void Eval(Script script, std::string key, Args args,
+  void Eval(Script script, absl::string_view key, Args args,
             ReplyCallback done) override;
+  // Each call in order, as Eval (recorded one by one).
+  void EvalBatch(absl::Span<BatchCall> calls) override;
 
   // Queued answers are used first, in order; then the AnswerAlways function;
   // without one, UNAVAILABLE "fake: no answer programmed".
