@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
@@ -188,6 +189,80 @@ TEST(RedisExecutorTest, ACallSetAsideByNoscriptIsAnsweredWhenTheConnectionDrops)
   EXPECT_THAT(outcomes.result(1), StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(outcomes.result(2), StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_EQ(outcomes.calls(), 3u);
+}
+
+// EvalBatch writes its calls together: the fake answers none until it has
+// read all three (an executor that waited for each reply before sending the
+// next would time out), then answers in order, and each call gets its own
+// reply. Keys and arguments are views that die when EvalBatch returns.
+TEST(RedisExecutorTest, ABatchIsSentAsOnePipelineAndAnsweredInOrder) {
+  TcpListener listener;
+  ASSERT_TRUE(listener.Open().ok());
+  std::vector<std::vector<std::string>> evals;
+  std::thread fake([&] {
+    const int fd = accept(listener.fd(), nullptr, nullptr);
+    if (fd < 0) return;
+    FakeRedisPeer peer(fd);
+    while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
+      const std::string& verb = (*cmd)[0];
+      if (verb == "PING") {
+        peer.Write("+PONG\r\n");
+      } else if (verb == "SCRIPT") {
+        peer.Write("$40\r\n" + std::string(40, 'a') + "\r\n");
+      } else if (verb == "EVALSHA") {
+        evals.push_back(*cmd);
+        if (evals.size() == 3) {
+          peer.Write(":1\r\n:2\r\n:3\r\n");
+          return;
+        }
+      }
+    }
+  });
+
+  RedisExecutor executor(FakeConfig(listener.port()), RealClock::Get());
+  const ScriptExecutor::Script script = executor.Register("return 1");
+  executor.Start([](bool) {});
+  for (int i = 0; i < 200 && !executor.reachable(); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(executor.reachable());
+
+  std::vector<int64_t> replies(3, -1);
+  absl::Mutex mu;
+  int answered = 0;
+  {
+    std::vector<std::string> keys = {"k1", "k2", "k3"};
+    std::vector<std::string> args = {"a1", "a2", "a3"};
+    std::vector<absl::string_view> views[3];
+    std::vector<ScriptExecutor::BatchCall> calls;
+    for (int i = 0; i < 3; ++i) {
+      views[i] = {args[i]};
+      calls.push_back({script, keys[i], views[i],
+                       [&, i](absl::StatusOr<ReplyPtr> r) {
+                         MutexLock lock(&mu);
+                         ++answered;
+                         if (r.ok() && (*r)->type == REDIS_REPLY_INTEGER) {
+                           replies[i] = (*r)->integer;
+                         }
+                       }});
+    }
+    executor.EvalBatch(absl::MakeSpan(calls));
+  }  // keys and args are gone before Redis answers
+  {
+    MutexLock lock(&mu);
+    ASSERT_TRUE(mu.AwaitWithTimeout(
+        absl::Condition(+[](int* n) { return *n == 3; }, &answered), absl::Seconds(5)));
+  }
+  fake.join();
+  listener.Close();
+  EXPECT_EQ(replies, (std::vector<int64_t>{1, 2, 3}));
+  ASSERT_EQ(evals.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    // EVALSHA <sha of "return 1"> 1 k<i> a<i>
+    EXPECT_EQ(evals[i], (std::vector<std::string>{
+                            "EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "1",
+                            absl::StrCat("k", i + 1), absl::StrCat("a", i + 1)}));
+  }
 }
 
 }  // namespace
