@@ -46,7 +46,7 @@ absl::StatusOr<GcraRule> GcraRule::Create(int64_t capacity,
 }
 
 GcraResult GcraAcquire(const GcraRule& rule, int64_t tat_us, int64_t now_us,
-                       int64_t cost) {
+                       int64_t cost, bool up_to) {
   assert(rule.capacity > 0 && rule.emission_interval_us > 0);
   assert(cost >= 0 && cost <= rule.capacity);
   const int64_t t = rule.emission_interval_us;
@@ -71,9 +71,12 @@ GcraResult GcraAcquire(const GcraRule& rule, int64_t tat_us, int64_t now_us,
     result.remaining = remaining_for(debt);
     result.retry_after_ms = result.allowed ? 0 : CeilMs(debt + t - burst);
   } else {
+    // Up to cost: as many as there are (at least one), else the cost-1 answer.
+    if (up_to) cost = std::max<int64_t>(1, std::min(cost, remaining_for(debt)));
     const int64_t new_debt = debt + cost * t;
     result.allowed = new_debt <= burst;
     if (result.allowed) {
+      result.granted = cost;
       result.new_tat_us = now_us + new_debt;
       result.remaining = remaining_for(new_debt);
       result.retry_after_ms = 0;
@@ -84,6 +87,24 @@ GcraResult GcraAcquire(const GcraRule& rule, int64_t tat_us, int64_t now_us,
   }
   result.reset_after_ms =
       CeilMs(std::max(result.new_tat_us, now_us) - now_us);
+  return result;
+}
+
+GcraResult GcraReturn(const GcraRule& rule, int64_t tat_us, int64_t now_us,
+                      int64_t count) {
+  assert(rule.capacity > 0 && rule.emission_interval_us > 0);
+  assert(count >= 0 && count <= rule.capacity);
+  const int64_t t = rule.emission_interval_us;
+  const int64_t burst = rule.burst_us();
+  tat_us = std::min(tat_us, now_us + burst);  // as GcraAcquire
+  const int64_t new_tat = std::max(now_us, tat_us - count * t);
+  const int64_t debt = new_tat - now_us;
+  GcraResult result;
+  result.allowed = true;
+  result.limit = rule.capacity;
+  result.remaining = debt >= burst ? 0 : (burst - debt) / t;
+  result.reset_after_ms = CeilMs(debt);
+  result.new_tat_us = new_tat;
   return result;
 }
 

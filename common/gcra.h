@@ -37,6 +37,8 @@ struct GcraResult {
   int64_t retry_after_ms = 0;  // 0 if allowed; else ceil(time until allowed), >= 1
   int64_t reset_after_ms = 0;  // ceil(time until the bucket is full again)
   int64_t new_tat_us = 0;      // TAT to store (unchanged when refused/peek)
+  int64_t granted = 0;         // permits taken: cost when allowed, 0 for a
+                               // peek or a refusal; 1..cost with up_to
 };
 
 // Evaluates one request of `cost` permits against a bucket whose stored TAT
@@ -47,9 +49,21 @@ struct GcraResult {
 //    nothing and says when the same request would be admitted.
 //  - cost == 0 (peek): consumes nothing; allowed iff at least one permit is
 //    available, retry_after_ms is the wait for one permit.
+//  - up_to and cost >= 1: takes n = min(cost, whole permits available now)
+//    when n >= 1 (granted = n); refused exactly as a cost-1 request when
+//    not even one permit is there.
 // REQUIRES: 0 <= cost <= rule.capacity, rule from GcraRule::Create.
 GcraResult GcraAcquire(const GcraRule& rule, int64_t tat_us, int64_t now_us,
-                       int64_t cost);
+                       int64_t cost, bool up_to = false);
+
+// Gives `count` permits back (taken and not used): the TAT moves back by
+// count emission intervals, never below now, so at most what was taken
+// comes back and a full bucket stays full. allowed is true, granted 0;
+// remaining and reset_after_ms describe the bucket after the return, and
+// new_tat_us is what to store (<= now: the bucket is full).
+// REQUIRES: 0 <= count <= rule.capacity, rule from GcraRule::Create.
+GcraResult GcraReturn(const GcraRule& rule, int64_t tat_us, int64_t now_us,
+                      int64_t count);
 
 }  // namespace crossbridge
 

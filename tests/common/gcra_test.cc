@@ -547,5 +547,82 @@ TEST(GcraRandomTest, MatchesLeakyBucketAndNeverExceedsRate) {
   CheckRandomSequence(100, absl::Milliseconds(1001), 20'000, 6);
 }
 
+// ---- up to cost (SDK leases) and returns ----------------------------------
+// capacity 10 over 10 s: T = 1 s, burst 10 s.
+constexpr int64_t kSec = kSecond;
+
+TEST(GcraUpToTest, TakesWhatThereIsAtMostCost) {
+  const GcraRule rule = MakeRule(10, absl::Seconds(10));
+  GcraResult r = GcraAcquire(rule, 0, kNow, 7);
+  ASSERT_TRUE(r.allowed);
+  EXPECT_EQ(r.granted, 7);
+  r = GcraAcquire(rule, r.new_tat_us, kNow, 5, /*up_to=*/true);
+  EXPECT_TRUE(r.allowed);
+  EXPECT_EQ(r.granted, 3);
+  EXPECT_EQ(r.remaining, 0);
+  EXPECT_EQ(r.new_tat_us, kNow + 10 * kSec);
+  // Plenty there: exactly cost.
+  r = GcraAcquire(rule, 0, kNow, 4, /*up_to=*/true);
+  EXPECT_EQ(r.granted, 4);
+  EXPECT_EQ(r.remaining, 6);
+}
+
+TEST(GcraUpToTest, NoneThereIsRefusedLikeOnePermit) {
+  const GcraRule rule = MakeRule(10, absl::Seconds(10));
+  const int64_t empty = kNow + 10 * kSec - kSec / 2;  // half a permit back
+  const GcraResult up_to = GcraAcquire(rule, empty, kNow, 5, /*up_to=*/true);
+  const GcraResult one = GcraAcquire(rule, empty, kNow, 1);
+  EXPECT_FALSE(up_to.allowed);
+  EXPECT_EQ(up_to.granted, 0);
+  EXPECT_EQ(up_to.retry_after_ms, one.retry_after_ms);
+  EXPECT_EQ(up_to.retry_after_ms, 500);
+  EXPECT_EQ(up_to.new_tat_us, empty);  // nothing consumed
+}
+
+TEST(GcraGrantedTest, IsCostWhenAllowedAndZeroForPeeksAndRefusals) {
+  const GcraRule rule = MakeRule(10, absl::Seconds(10));
+  EXPECT_EQ(GcraAcquire(rule, 0, kNow, 3).granted, 3);
+  EXPECT_EQ(GcraAcquire(rule, 0, kNow, 0).granted, 0);
+  EXPECT_EQ(GcraAcquire(rule, kNow + 10 * kSec, kNow, 1).granted, 0);
+}
+
+TEST(GcraReturnTest, MovesTheTatBackByCountIntervals) {
+  const GcraRule rule = MakeRule(10, absl::Seconds(10));
+  const GcraResult took = GcraAcquire(rule, 0, kNow, 5);
+  ASSERT_EQ(took.remaining, 5);
+  const GcraResult back = GcraReturn(rule, took.new_tat_us, kNow, 3);
+  EXPECT_TRUE(back.allowed);
+  EXPECT_EQ(back.granted, 0);
+  EXPECT_EQ(back.limit, 10);
+  EXPECT_EQ(back.remaining, 8);
+  EXPECT_EQ(back.new_tat_us, kNow + 2 * kSec);
+  EXPECT_EQ(back.reset_after_ms, 2000);
+}
+
+TEST(GcraReturnTest, NeverBelowNowSoAFullBucketStaysFull) {
+  const GcraRule rule = MakeRule(10, absl::Seconds(10));
+  // More than was taken comes back only up to full.
+  GcraResult back = GcraReturn(rule, kNow + 2 * kSec, kNow, 10);
+  EXPECT_EQ(back.new_tat_us, kNow);
+  EXPECT_EQ(back.remaining, 10);
+  EXPECT_EQ(back.reset_after_ms, 0);
+  // A full (or absent) bucket: nothing changes.
+  back = GcraReturn(rule, 0, kNow, 4);
+  EXPECT_EQ(back.new_tat_us, kNow);
+  EXPECT_EQ(back.remaining, 10);
+  // Taken earlier and partly refilled: the refill is not given twice.
+  back = GcraReturn(rule, kNow + 3 * kSec, kNow + 2 * kSec, 5);
+  EXPECT_EQ(back.new_tat_us, kNow + 2 * kSec);
+  EXPECT_EQ(back.remaining, 10);
+}
+
+TEST(GcraReturnTest, ATatBeyondTheBurstIsClampedFirst) {
+  const GcraRule rule = MakeRule(10, absl::Seconds(10));
+  // The clock went back: as in GcraAcquire the bucket counts as empty.
+  const GcraResult back = GcraReturn(rule, kNow + 50 * kSec, kNow, 3);
+  EXPECT_EQ(back.new_tat_us, kNow + 7 * kSec);
+  EXPECT_EQ(back.remaining, 3);
+}
+
 }  // namespace
 }  // namespace crossbridge
