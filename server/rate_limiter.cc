@@ -1,6 +1,7 @@
 #include "server/rate_limiter.h"
 
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -135,18 +136,17 @@ absl::StatusOr<const RateLimiter::Rule*> RateLimiter::ResolveRule(
       "\" is not configured in runtime.rate_limiting.defaults"));
 }
 
-void RateLimiter::Acquire(absl::string_view tenant, absl::string_view operation,
-                          absl::string_view key, std::optional<uint32_t> cost,
-                          Callback done) {
-  RuleSetPtr set = rules_.Get();
-  const int64_t n = cost.value_or(1);
-  absl::StatusOr<const Rule*> found = ResolveRule(*set, operation);
+std::optional<absl::StatusOr<GcraResult>> RateLimiter::Prepare(
+    const RuleSetPtr& set, absl::string_view tenant, const PermitRequest& request,
+    Pending& out) const {
+  const int64_t n = request.cost.value_or(1);
+  absl::StatusOr<const Rule*> found = ResolveRule(*set, request.operation);
   if (!found.ok()) {
     Count(set->invalid_metrics, found.status(), n);
-    return done(found.status());
+    return found.status();
   }
   const Rule& rule = **found;
-  absl::Status invalid = ValidateBucketKey(key);
+  absl::Status invalid = ValidateBucketKey(request.key);
   if (invalid.ok() && n > rule.gcra.capacity) {
     invalid = absl::InvalidArgumentError(absl::StrFormat(
         "cost: %d exceeds the capacity %d of %s; it could never be admitted",
@@ -154,40 +154,110 @@ void RateLimiter::Acquire(absl::string_view tenant, absl::string_view operation,
   }
   if (!invalid.ok()) {
     Count(rule.metrics, invalid, n);
-    return done(invalid);
+    return invalid;
   }
   if (!set->enabled) {
     GcraResult open = FullBucket(rule.gcra);
+    open.granted = n;
     Count(rule.metrics, open, n);
-    return done(open);
+    return open;
   }
-  std::string bucket_key = tenant.empty() || rule.scope == BucketScope::kGlobal
-                               ? BucketKey(operation, key)
-                               : TenantBucketKey(tenant, operation, key);
-  // Only the `local` fallback needs the key again, after the store failed.
-  std::string fallback_key = fallback_ != nullptr ? bucket_key : std::string();
+  out.set = set;
+  out.rule = &rule;
+  out.cost = n;
+  out.up_to = request.up_to_cost;
+  out.bucket_key = tenant.empty() || rule.scope == BucketScope::kGlobal
+                       ? BucketKey(request.operation, request.key)
+                       : TenantBucketKey(tenant, request.operation, request.key);
+  return std::nullopt;
+}
+
+void RateLimiter::Acquire(absl::string_view tenant, const PermitRequest& request,
+                          Callback done) {
+  auto pending = std::make_unique<Pending>();
+  if (std::optional<absl::StatusOr<GcraResult>> answer =
+          Prepare(rules_.Get(), tenant, request, *pending)) {
+    return done(*std::move(answer));
+  }
+  pending->done = std::move(done);
+  Pending* p = pending.release();  // owned by the callback from here on
+  store_.Acquire(p->bucket_key, p->rule->gcra, p->cost, p->up_to,
+                 [this, p](absl::StatusOr<GcraResult> r) {
+                   Complete(std::unique_ptr<Pending>(p), std::move(r));
+                 });
+}
+
+void RateLimiter::AcquireBatch(absl::string_view tenant,
+                               absl::Span<const PermitRequest> requests,
+                               BatchResults& results) {
+  const RuleSetPtr set = rules_.Get();
+  std::vector<BucketStore::Take> takes;
+  takes.reserve(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    auto pending = std::make_unique<Pending>();
+    if (std::optional<absl::StatusOr<GcraResult>> answer =
+            Prepare(set, tenant, requests[i], *pending)) {
+      results.Set(i, *std::move(answer));
+      continue;
+    }
+    pending->done = [&results, i](absl::StatusOr<GcraResult> r) {
+      results.Set(i, std::move(r));
+    };
+    Pending* p = pending.release();  // owned by the callback from here on
+    takes.push_back(BucketStore::Take{
+        p->bucket_key, &p->rule->gcra, p->cost, p->up_to,
+        [this, p](absl::StatusOr<GcraResult> r) {
+          Complete(std::unique_ptr<Pending>(p), std::move(r));
+        }});
+  }
+  if (!takes.empty()) store_.AcquireBatch(absl::MakeSpan(takes));
+}
+
+void RateLimiter::Complete(std::unique_ptr<Pending> pending,
+                           absl::StatusOr<GcraResult> r) {
+  if (!r.ok()) return OnStoreFailure(r.status(), std::move(pending));
+  Count(pending->rule->metrics, r, pending->cost);
+  pending->done(std::move(r));
+}
+
+void RateLimiter::Return(absl::string_view tenant, absl::string_view operation,
+                         absl::string_view key, uint32_t count, Callback done) {
+  RuleSetPtr set = rules_.Get();
+  absl::StatusOr<const Rule*> found = ResolveRule(*set, operation);
+  if (!found.ok()) return done(found.status());
+  const Rule& rule = **found;
+  if (absl::Status invalid = ValidateBucketKey(key); !invalid.ok()) {
+    return done(invalid);
+  }
+  if (count < 1 || count > rule.gcra.capacity) {
+    return done(absl::InvalidArgumentError(absl::StrFormat(
+        "count: %d is outside 1..%d, the capacity of %s", count,
+        rule.gcra.capacity, rule.name)));
+  }
+  if (!set->enabled) return done(FullBucket(rule.gcra));
+  const std::string bucket_key = tenant.empty() || rule.scope == BucketScope::kGlobal
+                                     ? BucketKey(operation, key)
+                                     : TenantBucketKey(tenant, operation, key);
   // `rule` lives as long as `set`, which the callback holds.
-  store_.Acquire(
-      bucket_key, rule.gcra, n,
-      [this, set = std::move(set), fallback_key = std::move(fallback_key),
-       &rule, n, done = std::move(done)](absl::StatusOr<GcraResult> r) mutable {
-        if (r.ok()) {
-          Count(rule.metrics, r, n);
-          return done(std::move(r));
-        }
-        OnStoreFailure(r.status(), fallback_key, std::move(set), rule, n,
-                       std::move(done));
-      });
+  store_.Return(bucket_key, rule.gcra, count,
+                [set = std::move(set), &rule, count,
+                 done = std::move(done)](absl::StatusOr<GcraResult> r) mutable {
+                  if (r.ok()) return done(std::move(r));
+                  done(absl::UnavailableError(absl::StrCat(
+                      "store unavailable (", r.status().message(), "); the ", count,
+                      " permits of ", rule.name, " were not returned")));
+                });
 }
 
 void RateLimiter::OnStoreFailure(const absl::Status& error,
-                                 const std::string& bucket_key, RuleSetPtr set,
-                                 const Rule& rule, int64_t cost, Callback done) {
+                                 std::unique_ptr<Pending> pending) {
+  const Rule& rule = *pending->rule;
   if (rule.metrics != nullptr) rule.metrics->RecordFallback(rule.on_store_failure);
   absl::StatusOr<GcraResult> answer;
   switch (rule.on_store_failure) {
     case StoreFailurePolicy::kAllow:
       answer = FullBucket(rule.gcra);
+      answer->granted = pending->cost;
       break;
     case StoreFailurePolicy::kDeny:
       answer = absl::UnavailableError(absl::StrCat(
@@ -201,16 +271,19 @@ void RateLimiter::OnStoreFailure(const absl::Status& error,
             " has no other local store (on_store_failure: local)"));
         break;
       }
-      return fallback_->Acquire(
-          bucket_key, rule.gcra, cost,
-          [set = std::move(set), &rule, cost,
-           done = std::move(done)](absl::StatusOr<GcraResult> r) {
-            Count(rule.metrics, r, cost);
-            done(std::move(r));
-          });
+      {
+        Pending* p = pending.release();  // owned by the callback from here on
+        return fallback_->Acquire(
+            p->bucket_key, rule.gcra, p->cost, p->up_to,
+            [p](absl::StatusOr<GcraResult> r) {
+              std::unique_ptr<Pending> owned(p);
+              Count(owned->rule->metrics, r, owned->cost);
+              owned->done(std::move(r));
+            });
+      }
   }
-  Count(rule.metrics, answer, cost);
-  done(std::move(answer));
+  Count(rule.metrics, answer, pending->cost);
+  pending->done(std::move(answer));
 }
 
 }  // namespace crossbridge

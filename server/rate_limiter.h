@@ -32,16 +32,18 @@
 #ifndef CROSSBRIDGE_SERVER_RATE_LIMITER_H_
 #define CROSSBRIDGE_SERVER_RATE_LIMITER_H_
 
+#include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "common/config.h"
 #include "common/gcra.h"
 #include "common/published.h"
@@ -56,9 +58,25 @@ inline constexpr size_t kMaxKeyBytes = 256;
 // OK, or InvalidArgument naming the `key` field.
 absl::Status ValidateBucketKey(absl::string_view key);
 
+// One permit request, as the caller sent it.
+struct PermitRequest {
+  absl::string_view operation;
+  absl::string_view key;
+  std::optional<uint32_t> cost;  // unset: 1; 0 peeks
+  bool up_to_cost = false;       // take 1..cost (GcraAcquire's up_to)
+};
+
+// Where AcquireBatch puts each request's answer. Set runs exactly once per
+// request, on any thread, possibly concurrently for different indexes.
+class BatchResults {
+ public:
+  virtual ~BatchResults() = default;
+  virtual void Set(size_t index, absl::StatusOr<GcraResult> result) = 0;
+};
+
 class RateLimiter {
  public:
-  using Callback = std::function<void(absl::StatusOr<GcraResult>)>;
+  using Callback = absl::AnyInvocable<void(absl::StatusOr<GcraResult>)>;
 
   // One config's rules, built by BuildRules and immutable afterwards.
   struct Rule {
@@ -94,22 +112,62 @@ class RateLimiter {
 
   // `tenant` is the authenticated caller's tenant, "" when auth is off.
   // `cost` unset means 1; 0 peeks without consuming.
+  void Acquire(absl::string_view tenant, const PermitRequest& request,
+               Callback done);
   void Acquire(absl::string_view tenant, absl::string_view operation,
                absl::string_view key, std::optional<uint32_t> cost,
-               Callback done);
+               Callback done) {
+    Acquire(tenant, PermitRequest{operation, key, cost}, std::move(done));
+  }
+
+  // Each request as Acquire would answer it, into results.Set(i, ...) for
+  // requests[i]; the ones that reach the store go to it together
+  // (BucketStore::AcquireBatch: one Redis pipeline). Each failed store call
+  // gets its own rule's on_store_failure. `results` must stay valid until
+  // its last Set has run.
+  void AcquireBatch(absl::string_view tenant,
+                    absl::Span<const PermitRequest> requests,
+                    BatchResults& results);
+
+  // Gives `count` unused permits back to the bucket Acquire would take them
+  // from (GcraReturn). Errors as Acquire's for the operation and key;
+  // InvalidArgument naming `count` unless 1 <= count <= capacity;
+  // Unavailable when the store fails (whatever on_store_failure says: a
+  // refund that is lost is the safe side, and the local fallback never
+  // held those permits). With rate limiting disabled: a full bucket.
+  void Return(absl::string_view tenant, absl::string_view operation,
+              absl::string_view key, uint32_t count, Callback done);
 
  private:
   using RuleSetPtr = std::shared_ptr<const RuleSet>;
+  // A request checked and bound to its rule and bucket, waiting for the
+  // store: one allocation per request carries it to the completion.
+  struct Pending {
+    RuleSetPtr set;        // owns *rule
+    const Rule* rule = nullptr;
+    int64_t cost = 1;
+    bool up_to = false;
+    std::string bucket_key;
+    Callback done;
+  };
 
   RateLimiter(BucketStore& store, BucketStore* fallback, Metrics* metrics);
+
+  // Checks `request` under `set`: either its final answer (an error, or the
+  // open bucket when rate limiting is disabled), already counted, or
+  // nullopt with `out` filled for the store.
+  std::optional<absl::StatusOr<GcraResult>> Prepare(
+      const RuleSetPtr& set, absl::string_view tenant,
+      const PermitRequest& request, Pending& out) const;
+  // The store's answer to `pending`: counted and passed on, or, when the
+  // store failed, the rule's store-failure policy.
+  void Complete(std::unique_ptr<Pending> pending, absl::StatusOr<GcraResult> r);
 
   // The rule for `operation` (owned by `rules`), or NotFound/InvalidArgument.
   static absl::StatusOr<const Rule*> ResolveRule(const RuleSet& rules,
                                                  absl::string_view operation);
   // Applies the rule's store-failure policy to a failed store call.
-  void OnStoreFailure(const absl::Status& error, const std::string& bucket_key,
-                      RuleSetPtr rules, const Rule& rule, int64_t cost,
-                      Callback done);
+  void OnStoreFailure(const absl::Status& error, std::unique_ptr<Pending> pending);
 
   BucketStore& store_;
   BucketStore* const fallback_;

@@ -12,25 +12,48 @@
 #define CROSSBRIDGE_SERVER_STORE_BUCKET_STORE_H_
 
 #include <cstdint>
-#include <functional>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "common/gcra.h"
 
 namespace crossbridge {
 
 class BucketStore {
  public:
-  using AcquireCallback = std::function<void(absl::StatusOr<GcraResult>)>;
+  using AcquireCallback = absl::AnyInvocable<void(absl::StatusOr<GcraResult>)>;
 
   virtual ~BucketStore() = default;
 
-  // Takes `cost` permits (0 = peek) from the bucket named `bucket_key` (built
-  // by BucketKey() in server/redis/keyspace.h, the one owner of bucket
-  // names) under `rule`. REQUIRES: cost <= rule.capacity.
+  // Takes `cost` permits (0 = peek; with `up_to`, between 1 and cost, see
+  // GcraAcquire) from the bucket named `bucket_key` (built by BucketKey() in
+  // server/redis/keyspace.h, the one owner of bucket names) under `rule`.
+  // REQUIRES: cost <= rule.capacity.
   virtual void Acquire(absl::string_view bucket_key, const GcraRule& rule,
-                       int64_t cost, AcquireCallback done) = 0;
+                       int64_t cost, bool up_to, AcquireCallback done) = 0;
+
+  // One Acquire of a batch; `rule` must stay valid during AcquireBatch.
+  struct Take {
+    absl::string_view bucket_key;
+    const GcraRule* rule = nullptr;
+    int64_t cost = 1;
+    bool up_to = false;
+    AcquireCallback done;
+  };
+  // Every take as Acquire would (each `done` moved out, exactly once); the
+  // Redis store sends them together, as one pipeline. This default runs
+  // them one by one.
+  virtual void AcquireBatch(absl::Span<Take> takes) {
+    for (Take& t : takes) Acquire(t.bucket_key, *t.rule, t.cost, t.up_to, std::move(t.done));
+  }
+
+  // Gives back `count` unused permits to the bucket (GcraReturn): answers
+  // the bucket after the return (remaining, limit, reset_after_ms).
+  // REQUIRES: 1 <= count <= rule.capacity.
+  virtual void Return(absl::string_view bucket_key, const GcraRule& rule,
+                      int64_t count, AcquireCallback done) = 0;
 };
 
 }  // namespace crossbridge

@@ -50,19 +50,50 @@ MemoryStore::Shard& MemoryStore::ShardFor(absl::string_view bucket_key) {
   return *shards_[(h >> 32) % shards_.size()];
 }
 
-void MemoryStore::Acquire(absl::string_view bucket_key, const GcraRule& rule,
-                          int64_t cost, AcquireCallback done) {
+namespace {
+
+// InvalidArgument unless `rule` came from GcraRule::Create and `n` (a cost
+// or a count, named `what`) is in [min, capacity].
+absl::Status CheckArgs(const GcraRule& rule, int64_t n, int64_t min, const char* what) {
   if (rule.capacity <= 0 || rule.emission_interval_us <= 0) {
-    done(absl::InvalidArgumentError(
+    return absl::InvalidArgumentError(
         "rule not built by GcraRule::Create (capacity or emission interval "
-        "is not positive)"));
-    return;
+        "is not positive)");
   }
-  if (cost < 0 || cost > rule.capacity) {
-    done(absl::InvalidArgumentError(absl::StrCat(
-        "cost ", cost, " is outside [0, capacity ", rule.capacity, "]")));
-    return;
+  if (n < min || n > rule.capacity) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " ", n, " is outside [", min, ", capacity ", rule.capacity, "]"));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void MemoryStore::Return(absl::string_view bucket_key, const GcraRule& rule,
+                         int64_t count, AcquireCallback done) {
+  if (absl::Status bad = CheckArgs(rule, count, 1, "count"); !bad.ok()) return done(bad);
+  const int64_t now_us = absl::ToUnixMicros(clock_.MonotonicNow());
+  Shard& shard = ShardFor(bucket_key);
+  GcraResult result;
+  {
+    MutexLock lock(&shard.mu);
+    auto it = shard.tats.find(bucket_key);
+    // An absent bucket is full: nothing to give back, nothing stored.
+    result = GcraReturn(rule, it == shard.tats.end() ? 0 : it->second, now_us, count);
+    if (it != shard.tats.end()) {
+      if (result.new_tat_us <= now_us) {
+        shard.tats.erase(it);  // full again: the same as absent
+      } else {
+        it->second = result.new_tat_us;
+      }
+    }
+  }
+  done(std::move(result));
+}
+
+void MemoryStore::Acquire(absl::string_view bucket_key, const GcraRule& rule,
+                          int64_t cost, bool up_to, AcquireCallback done) {
+  if (absl::Status bad = CheckArgs(rule, cost, 0, "cost"); !bad.ok()) return done(bad);
   const int64_t now_us = absl::ToUnixMicros(clock_.MonotonicNow());
   Shard& shard = ShardFor(bucket_key);
   GcraResult result;
@@ -71,7 +102,7 @@ void MemoryStore::Acquire(absl::string_view bucket_key, const GcraRule& rule,
     MutexLock lock(&shard.mu);
     auto it = shard.tats.find(bucket_key);
     const int64_t tat_us = it == shard.tats.end() ? 0 : it->second;
-    result = GcraAcquire(rule, tat_us, now_us, cost);
+    result = GcraAcquire(rule, tat_us, now_us, cost, up_to);
     if (result.new_tat_us != tat_us) {
       if (it != shard.tats.end()) {
         it->second = result.new_tat_us;

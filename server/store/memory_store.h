@@ -2,7 +2,7 @@
 // in a sharded hash map. Used when storage.type is memory, and as the `local`
 // fallback while Redis is unavailable.
 //
-// Thread safety: Acquire and size() may be called from any thread
+// Thread safety: Acquire, Return and size() may be called from any thread
 // concurrently. Each shard is an absl::Mutex over its own map; a bucket is
 // evaluated (common/gcra.h) and updated under its shard's lock, so concurrent
 // acquires on one bucket are exact (never more than the rule admits).
@@ -67,7 +67,11 @@ class MemoryStore final : public BucketStore {
   MemoryStore& operator=(const MemoryStore&) = delete;
 
   void Acquire(absl::string_view bucket_key, const GcraRule& rule,
-               int64_t cost, AcquireCallback done) override;
+               int64_t cost, bool up_to, AcquireCallback done) override;
+  // Updates an existing bucket only: an absent one is full, and a bucket a
+  // return fills is erased, so returns never count against max_buckets.
+  void Return(absl::string_view bucket_key, const GcraRule& rule,
+              int64_t count, AcquireCallback done) override;
 
   // Live buckets over all shards (a snapshot; shards are read one by one).
   int64_t size() const;

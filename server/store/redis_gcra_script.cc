@@ -2,12 +2,13 @@
 
 namespace crossbridge {
 
-// Keep in step with GcraAcquire in common/gcra.cc; tests/server/
+// Keep in step with GcraAcquire and GcraReturn in common/gcra.cc; tests/server/
 // redis_store_test.cc checks both give the same answers.
 const char kRedisGcraScript[] = R"lua(
 local t = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
+local mode = ARGV[4]  -- '0' all or nothing, '1' up to cost, 'r' return cost
 local burst = t * capacity
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
@@ -44,14 +45,27 @@ local function remaining_for(d)
   if d >= burst then return 0 end
   return math.floor((burst - d) / t)
 end
-local allowed, remaining, retry_after, new_tat = 0, 0, 0, tat
-if cost == 0 then
+local allowed, remaining, retry_after, new_tat, granted = 0, 0, 0, tat, 0
+if mode == 'r' then
+  -- GcraReturn: the TAT moves back by cost intervals, never below now.
+  allowed = 1
+  new_tat = math.max(now, tat - cost * t)
+  remaining = remaining_for(new_tat - now)
+  if new_tat > now then
+    redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
+               'PX', string.format('%.0f', ceil_ms(new_tat - now)))
+  else
+    redis.call('DEL', KEYS[1])  -- full again: the same as no bucket
+  end
+elseif cost == 0 then
   if debt + t <= burst then allowed = 1 else retry_after = ceil_ms(debt + t - burst) end
   remaining = remaining_for(debt)
 else
+  if mode == '1' then cost = math.max(1, math.min(cost, remaining_for(debt))) end
   local new_debt = debt + cost * t
   if new_debt <= burst then
     allowed = 1
+    granted = cost
     new_tat = now + new_debt
     remaining = remaining_for(new_debt)
     redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
@@ -61,7 +75,7 @@ else
     retry_after = math.max(1, ceil_ms(new_debt - burst))
   end
 end
-return {allowed, remaining, retry_after, ceil_ms(math.max(new_tat, now) - now)}
+return {allowed, remaining, retry_after, ceil_ms(math.max(new_tat, now) - now), granted}
 )lua";
 
 }  // namespace crossbridge

@@ -1,9 +1,12 @@
-// The Lua script that takes permits from a Redis bucket: common/gcra.cc's
-// GcraAcquire, evaluated atomically inside Redis on Redis's own clock (TIME),
-// so replicas with skewed clocks agree.
+// The Lua script that takes permits from (or returns them to) a Redis
+// bucket: common/gcra.cc's GcraAcquire and GcraReturn, evaluated atomically
+// inside Redis on Redis's own clock (TIME), so replicas with skewed clocks
+// agree.
 //
-//   EVALSHA <sha> 1 <bucket key> <emission interval µs> <capacity> <cost>
-//   -> {allowed (0|1), remaining, retry_after_ms, reset_after_ms}
+//   EVALSHA <sha> 1 <bucket key> <emission interval µs> <capacity> <n> <mode>
+//     mode '0': take n (all or nothing; 0 peeks); '1': take 1..n (up to);
+//     'r': give n back
+//   -> {allowed (0|1), remaining, retry_after_ms, reset_after_ms, granted}
 //   -> error "CROSSBRIDGE corrupt bucket (<why>); reset to an empty bucket"
 //
 // The bucket is one string key holding the TAT in microseconds; it expires

@@ -1,5 +1,5 @@
 // Buckets in Redis, shared by every replica: the fleet-wide BucketStore.
-// Each Acquire is one EVALSHA of the GCRA script (redis_gcra_script.h) on
+// Each Acquire (and Return) is one EVALSHA of the GCRA script (redis_gcra_script.h) on
 // the shared ScriptExecutor (server/redis/), which pipelines, times out and
 // reconnects (see script_executor.h for the completion contract).
 //
@@ -28,9 +28,19 @@ class RedisStore final : public BucketStore {
   explicit RedisStore(ScriptExecutor& executor);
 
   void Acquire(absl::string_view bucket_key, const GcraRule& rule,
-               int64_t cost, AcquireCallback done) override;
+               int64_t cost, bool up_to, AcquireCallback done) override;
+  // One EvalBatch: the takes go to Redis as one pipeline.
+  void AcquireBatch(absl::Span<Take> takes) override;
+  void Return(absl::string_view bucket_key, const GcraRule& rule,
+              int64_t count, AcquireCallback done) override;
 
  private:
+  struct ScriptArgs;
+  // The executor's callback for one script call: the reply parsed under
+  // `rule`, or the executor's error, to `done`.
+  static ScriptExecutor::ReplyCallback Parsing(const GcraRule& rule,
+                                               AcquireCallback done);
+
   ScriptExecutor& executor_;
   const ScriptExecutor::Script script_;
 };

@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   h->redis.ClearCalls();
   h->redis.AnswerAlways([&resp](const auto&) { return resp; });
 
-  h->buckets.Acquire("cb:v2:bucket:{f:k}", h->rule, 1, [&](absl::StatusOr<GcraResult> r) {
+  h->buckets.Acquire("cb:v2:bucket:{f:k}", h->rule, 1, /*up_to=*/false, [&](absl::StatusOr<GcraResult> r) {
     if (!r.ok()) return;
     Check(r->remaining >= 0 && r->remaining <= 60);
     Check(r->retry_after_ms >= 0 && r->retry_after_ms <= 60'000);

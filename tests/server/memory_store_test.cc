@@ -39,7 +39,7 @@ absl::StatusOr<GcraResult> AcquireSync(MemoryStore& store,
                                        const GcraRule& rule, int64_t cost) {
   int calls = 0;
   std::optional<absl::StatusOr<GcraResult>> out;
-  store.Acquire(key, rule, cost, [&](absl::StatusOr<GcraResult> r) {
+  store.Acquire(key, rule, cost, /*up_to=*/false, [&](absl::StatusOr<GcraResult> r) {
     ++calls;
     out = std::move(r);
   });
@@ -158,10 +158,10 @@ TEST(MemoryStoreTest, CallbackRunsInlineAfterLockRelease) {
   int inner_calls = 0;
   // Re-entering the store (same shard: only one) from `done` must not
   // deadlock, so the lock is released before `done` runs.
-  store.Acquire("k", rule, 1, [&](absl::StatusOr<GcraResult> r) {
+  store.Acquire("k", rule, 1, /*up_to=*/false, [&](absl::StatusOr<GcraResult> r) {
     ++outer_calls;
     EXPECT_THAT(r, IsOk());
-    store.Acquire("k", rule, 1, [&](absl::StatusOr<GcraResult> r2) {
+    store.Acquire("k", rule, 1, /*up_to=*/false, [&](absl::StatusOr<GcraResult> r2) {
       ++inner_calls;
       ASSERT_THAT(r2, IsOk());
       EXPECT_EQ(r2->remaining, 8);
@@ -360,7 +360,7 @@ TEST(MemoryStoreTest, ConcurrentAcquiresOnOneBucketAreExact) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 1000; ++i) {
-        store.Acquire("hot", rule, 1, [&](absl::StatusOr<GcraResult> r) {
+        store.Acquire("hot", rule, 1, /*up_to=*/false, [&](absl::StatusOr<GcraResult> r) {
           calls.fetch_add(1);
           if (r.ok() && r->allowed) allowed.fetch_add(1);
         });
@@ -388,7 +388,7 @@ TEST(MemoryStoreTest, ConcurrentAcquiresOnManyKeys) {
         for (int i = 0; i < 2000; ++i) {
           const std::string key =
               absl::StrCat("key", (i * 7 + t + round * 13) % 300);
-          store.Acquire(key, rule, i % 3, [&](absl::StatusOr<GcraResult> r) {
+          store.Acquire(key, rule, i % 3, /*up_to=*/false, [&](absl::StatusOr<GcraResult> r) {
             EXPECT_TRUE(r.ok() || absl::IsUnavailable(r.status()));
             calls.fetch_add(1);
           });
@@ -403,6 +403,31 @@ TEST(MemoryStoreTest, ConcurrentAcquiresOnManyKeys) {
   }
   EXPECT_EQ(calls.load(), 4 * 8 * 2000);
   EXPECT_LE(store.size(), kMaxBuckets);
+}
+
+TEST(MemoryStoreReturnTest, GivesBackTakenPermitsAndErasesAFullBucket) {
+  FakeClock clock;
+  MemoryStore store(clock, MemoryStorageConfig{}, 1000);
+  const GcraRule rule = MakeRule(10, absl::Seconds(10));
+  absl::StatusOr<GcraResult> taken;
+  store.Acquire("k", rule, 5, /*up_to=*/false, [&](absl::StatusOr<GcraResult> r) { taken = r; });
+  ASSERT_THAT(taken, IsOk());
+  ASSERT_EQ(taken->remaining, 5);
+  absl::StatusOr<GcraResult> back;
+  store.Return("k", rule, 3, [&](absl::StatusOr<GcraResult> r) { back = r; });
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->remaining, 8);
+  EXPECT_EQ(store.size(), 1);
+  store.Return("k", rule, 10, [&](absl::StatusOr<GcraResult> r) { back = r; });
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->remaining, 10);
+  EXPECT_EQ(store.size(), 0);  // full again: the same as absent
+  // A return to an absent bucket stores nothing; a count of 0 is refused.
+  store.Return("other", rule, 2, [&](absl::StatusOr<GcraResult> r) { back = r; });
+  EXPECT_EQ(back->remaining, 10);
+  EXPECT_EQ(store.size(), 0);
+  store.Return("k", rule, 0, [&](absl::StatusOr<GcraResult> r) { back = r; });
+  EXPECT_THAT(back, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("count 0")));
 }
 
 }  // namespace

@@ -76,7 +76,7 @@ class RedisScriptsTest : public ::testing::Test {
   absl::StatusOr<GcraResult> Acquire(const std::string& key, const GcraRule& rule,
                                      int64_t cost = 1) {
     return Wait<GcraResult>(
-        [&](auto done) { buckets_->Acquire(key, rule, cost, done); });
+        [&](auto done) { buckets_->Acquire(key, rule, cost, /*up_to=*/false, done); });
   }
   std::string Redis(const std::vector<std::string>& args) {
     absl::StatusOr<std::string> r = redis_->Command(args);

@@ -49,9 +49,19 @@ RedisStorageConfig StoreConfig(const RedisServer& redis) {
 }
 
 absl::StatusOr<GcraResult> AcquireSync(BucketStore& store, absl::string_view key,
-                                       const GcraRule& rule, int64_t cost = 1) {
+                                       const GcraRule& rule, int64_t cost = 1,
+                                       bool up_to = false) {
   std::promise<absl::StatusOr<GcraResult>> p;
-  store.Acquire(key, rule, cost, [&p](absl::StatusOr<GcraResult> r) {
+  store.Acquire(key, rule, cost, up_to, [&p](absl::StatusOr<GcraResult> r) {
+    p.set_value(std::move(r));
+  });
+  return p.get_future().get();
+}
+
+absl::StatusOr<GcraResult> ReturnSync(BucketStore& store, absl::string_view key,
+                                      const GcraRule& rule, int64_t count) {
+  std::promise<absl::StatusOr<GcraResult>> p;
+  store.Return(key, rule, count, [&p](absl::StatusOr<GcraResult> r) {
     p.set_value(std::move(r));
   });
   return p.get_future().get();
@@ -116,6 +126,59 @@ TEST_F(RedisStoreTest, MatchesTheInProcessModelOnALongWindow) {
     EXPECT_EQ(got->remaining, model.remaining) << "cost " << cost;
     EXPECT_NEAR(got->retry_after_ms, model.retry_after_ms, 1000) << "cost " << cost;
   }
+}
+
+// Up to cost, returns and a batch, on the script and on GcraAcquire /
+// GcraReturn: the same answers step by step (a one-hour window, so the
+// milliseconds the test takes change nothing), and a full bucket's key is
+// gone after a return fills it.
+TEST_F(RedisStoreTest, UpToReturnAndBatchMatchTheInProcessModel) {
+  const GcraRule rule = MakeRule(100, absl::Hours(1));
+  const std::string key = BucketKey("m", "lease");
+  int64_t tat = 0;
+  const int64_t now = 1'800'000'000'000'000;
+  struct Step { char op; int64_t n; };  // 'a' take, 'u' up to, 'r' return
+  for (Step step : std::vector<Step>{{'a', 60}, {'u', 50}, {'u', 5}, {'r', 30},
+                                     {'u', 100}, {'r', 100}, {'a', 0}, {'r', 1}}) {
+    const GcraResult model = step.op == 'r'
+                                 ? GcraReturn(rule, tat, now, step.n)
+                                 : GcraAcquire(rule, tat, now, step.n, step.op == 'u');
+    tat = model.new_tat_us;
+    absl::StatusOr<GcraResult> got =
+        step.op == 'r' ? ReturnSync(*store_, key, rule, step.n)
+                       : AcquireSync(*store_, key, rule, step.n, step.op == 'u');
+    ASSERT_THAT(got, IsOk()) << step.op << step.n;
+    EXPECT_EQ(got->allowed, model.allowed) << step.op << step.n;
+    EXPECT_EQ(got->remaining, model.remaining) << step.op << step.n;
+    EXPECT_EQ(got->granted, model.granted) << step.op << step.n;
+  }
+  // The last returns filled the bucket: no key is left behind.
+  absl::StatusOr<std::string> exists = redis_->Command({"EXISTS", key});
+  ASSERT_THAT(exists, IsOk());
+  EXPECT_EQ(*exists, "0");
+
+  // A batch: each take answered on its own, in one pipeline.
+  std::vector<absl::StatusOr<GcraResult>> results(3, absl::InternalError("unset"));
+  std::promise<void> all;
+  std::atomic<int> left{3};
+  const std::string k1 = BucketKey("m", "b1"), k2 = BucketKey("m", "b2");
+  std::vector<BucketStore::Take> takes;
+  for (int i = 0; i < 3; ++i) {
+    takes.push_back({i == 1 ? k2 : k1, &rule, 40, /*up_to=*/i == 2,
+                     [&, i](absl::StatusOr<GcraResult> r) {
+                       results[i] = std::move(r);
+                       if (left.fetch_sub(1) == 1) all.set_value();
+                     }});
+  }
+  store_->AcquireBatch(absl::MakeSpan(takes));
+  all.get_future().wait();
+  ASSERT_THAT(results[0], IsOk());
+  EXPECT_EQ(results[0]->remaining, 60);
+  ASSERT_THAT(results[1], IsOk());
+  EXPECT_EQ(results[1]->remaining, 60);  // its own bucket
+  ASSERT_THAT(results[2], IsOk());
+  EXPECT_EQ(results[2]->granted, 40);
+  EXPECT_EQ(results[2]->remaining, 20);
 }
 
 TEST_F(RedisStoreTest, BucketKeyExpiresWhenFullAndIsSmall) {

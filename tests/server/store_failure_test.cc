@@ -52,7 +52,7 @@ class RedisStoreReplyTest : public ::testing::Test {
  protected:
   absl::StatusOr<GcraResult> Acquire(int64_t cost = 1) {
     return Sync<GcraResult>([&](auto done) {
-      store_.Acquire(BucketKey("embed", "k"), rule_, cost, done);
+      store_.Acquire(BucketKey("embed", "k"), rule_, cost, /*up_to=*/false, done);
     });
   }
 
@@ -62,17 +62,18 @@ class RedisStoreReplyTest : public ::testing::Test {
 };
 
 TEST_F(RedisStoreReplyTest, WellFormedReplyIsTheResult) {
-  redis_.AnswerNext("*4\r\n:1\r\n:59\r\n:0\r\n:1000\r\n");
+  redis_.AnswerNext("*5\r\n:1\r\n:59\r\n:0\r\n:1000\r\n:1\r\n");
   absl::StatusOr<GcraResult> r = Acquire(1);
   ASSERT_THAT(r, IsOk());
   EXPECT_TRUE(r->allowed);
+  EXPECT_EQ(r->granted, 1);
   EXPECT_EQ(r->limit, 60);
   EXPECT_EQ(r->remaining, 59);
   EXPECT_EQ(r->reset_after_ms, 1000);
   ASSERT_EQ(redis_.calls().size(), 1u);
   EXPECT_EQ(redis_.calls()[0].key, "cb:v2:bucket:{embed:k}");
   EXPECT_THAT(redis_.calls()[0].args,
-              ::testing::ElementsAre("1000000", "60", "1"));
+              ::testing::ElementsAre("1000000", "60", "1", "0"));
 }
 
 TEST_F(RedisStoreReplyTest, StoreErrorsPassThroughWithTheirCode) {
@@ -90,16 +91,20 @@ TEST_F(RedisStoreReplyTest, StoreErrorsPassThroughWithTheirCode) {
 
 TEST_F(RedisStoreReplyTest, MalformedRepliesAreDataLossNeverAResult) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {":1\r\n", "expected an array of 4 integers"},
-      {"*3\r\n:1\r\n:1\r\n:1\r\n", "expected an array of 4 integers"},
-      {"*4\r\n:1\r\n$2\r\n59\r\n:0\r\n:0\r\n", "element 2 is not an integer"},
-      {"*4\r\n:2\r\n:59\r\n:0\r\n:0\r\n", "allowed is not 0 or 1"},
-      {"*4\r\n:1\r\n:61\r\n:0\r\n:0\r\n", "remaining 61 is outside [0, 60]"},
-      {"*4\r\n:1\r\n:-1\r\n:0\r\n:0\r\n", "remaining -1"},
+      {":1\r\n", "expected an array of 5 integers"},
+      {"*4\r\n:1\r\n:1\r\n:1\r\n:1\r\n", "expected an array of 5 integers"},
+      {"*5\r\n:1\r\n$2\r\n59\r\n:0\r\n:0\r\n:1\r\n", "element 2 is not an integer"},
+      {"*5\r\n:2\r\n:59\r\n:0\r\n:0\r\n:1\r\n", "allowed is not 0 or 1"},
+      {"*5\r\n:1\r\n:61\r\n:0\r\n:0\r\n:1\r\n", "remaining 61 is outside [0, 60]"},
+      {"*5\r\n:1\r\n:-1\r\n:0\r\n:0\r\n:1\r\n", "remaining -1"},
       // The 2^63 ms retry_after of a corrupt TAT, and a never-ending reset.
-      {"*4\r\n:0\r\n:0\r\n:9223372036854775807\r\n:0\r\n", "a wait is outside"},
-      {"*4\r\n:0\r\n:0\r\n:1\r\n:60001\r\n", "a wait is outside [0, 60000] ms"},
-      {"*4\r\n:1\r\n:59\r\n*0\r\n:0\r\n", "element 3 is not an integer"},
+      {"*5\r\n:0\r\n:0\r\n:9223372036854775807\r\n:0\r\n:0\r\n", "a wait is outside"},
+      {"*5\r\n:0\r\n:0\r\n:1\r\n:60001\r\n:0\r\n", "a wait is outside [0, 60000] ms"},
+      {"*5\r\n:1\r\n:59\r\n*0\r\n:0\r\n:1\r\n", "element 3 is not an integer"},
+      // Permits granted beyond the capacity, or with a refusal.
+      {"*5\r\n:1\r\n:0\r\n:0\r\n:0\r\n:61\r\n", "granted 61 is outside [0, 60]"},
+      {"*5\r\n:0\r\n:0\r\n:1\r\n:0\r\n:1\r\n", "granted 1 is outside [0, 0]"},
+      {"*5\r\n:1\r\n:0\r\n:0\r\n:0\r\n:-1\r\n", "granted -1"},
       {"$-1\r\n", "expected an array"},
       {"+OK\r\n", "expected an array"},
   };
@@ -188,7 +193,7 @@ INSTANTIATE_TEST_SUITE_P(
         absl::StatusOr<std::string>("-OOM command not allowed\r\n"),
         absl::StatusOr<std::string>(absl::DeadlineExceededError("timeout")),
         absl::StatusOr<std::string>(absl::UnavailableError("connection lost")),
-        absl::StatusOr<std::string>("*4\r\n:0\r\n:0\r\n:9223372036854775807\r\n:0\r\n")),
+        absl::StatusOr<std::string>("*5\r\n:0\r\n:0\r\n:9223372036854775807\r\n:0\r\n:0\r\n")),
     FailureName);
 
 TEST(MemoryBackendPolicyTest, TheMemoryBoundIsAStoreFailureTheRuleDecides) {
