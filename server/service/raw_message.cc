@@ -10,8 +10,10 @@ namespace crossbridge {
 
 grpc::Status ParseRawRequest(const grpc::ByteBuffer& bytes,
                              google::protobuf::Message& message) {
-  grpc::ByteBuffer copy(bytes);  // the reader needs a mutable buffer
-  grpc::ProtoBufferReader reader(&copy);
+  // ProtoBufferReader takes a mutable pointer but only reads the slices
+  // (grpc_byte_buffer_reader_init takes references): no copy of the
+  // request per call.
+  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(&bytes));
   if (!message.ParseFromZeroCopyStream(&reader)) {
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,

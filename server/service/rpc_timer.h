@@ -1,4 +1,4 @@
-// RpcTimer: times one unary RPC from its handler's start to its Finish and
+// RpcTimer: times one RPC (unary or stream) from its handler's start to its Finish and
 // counts its status code (crossbridge_grpc_requests_total and
 // crossbridge_grpc_request_duration_seconds). With metrics off (a null
 // method) it neither reads the clock nor counts. Copyable and small, so a
@@ -21,8 +21,10 @@ class RpcTimer {
         start_(method != nullptr ? method->clock().MonotonicNow()
                                  : absl::InfinitePast()) {}
 
-  // Finishes the call with `status`, counting it.
-  void Finish(grpc::ServerUnaryReactor* reactor, const grpc::Status& status) const {
+  // Finishes the call with `status`, counting it. `Reactor`: a
+  // grpc::ServerUnaryReactor or a stream reactor.
+  template <typename Reactor>
+  void Finish(Reactor* reactor, const grpc::Status& status) const {
     if (method_ != nullptr) {
       method_->Record(status.error_code(), method_->clock().MonotonicNow() - start_);
     }
