@@ -90,6 +90,15 @@ RedisStorageConfig FakeConfig(int port) {
   return c;
 }
 
+// Starts `executor` and waits up to 2 s for its connection to the fake.
+bool StartAndConnect(RedisExecutor& executor) {
+  executor.Start([](bool) {});
+  for (int i = 0; i < 200 && !executor.reachable(); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return executor.reachable();
+}
+
 // Collects the outcome of each call, by index.
 class Outcomes {
  public:
@@ -168,11 +177,7 @@ TEST(RedisExecutorTest, ACallSetAsideByNoscriptIsAnsweredWhenTheConnectionDrops)
 
   RedisExecutor executor(FakeConfig(listener.port()), RealClock::Get());
   const ScriptExecutor::Script script = executor.Register("return 1");
-  executor.Start([](bool) {});
-  for (int i = 0; i < 200 && !executor.reachable(); ++i) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  ASSERT_TRUE(executor.reachable());
+  ASSERT_TRUE(StartAndConnect(executor));
 
   Outcomes outcomes(3);
   executor.Eval(script, "k1", {}, outcomes.For(0));
@@ -221,11 +226,7 @@ TEST(RedisExecutorTest, ABatchIsSentAsOnePipelineAndAnsweredInOrder) {
 
   RedisExecutor executor(FakeConfig(listener.port()), RealClock::Get());
   const ScriptExecutor::Script script = executor.Register("return 1");
-  executor.Start([](bool) {});
-  for (int i = 0; i < 200 && !executor.reachable(); ++i) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  ASSERT_TRUE(executor.reachable());
+  ASSERT_TRUE(StartAndConnect(executor));
 
   std::vector<int64_t> replies(3, -1);
   absl::Mutex mu;
