@@ -415,6 +415,7 @@ void PrintPermit(const CliArgs& args, const Permit& p, std::ostream& out) {
     response.set_remaining(p.remaining);
     response.set_retry_after_ms(p.retry_after_ms);
     response.set_reset_after_ms(p.reset_after_ms);
+    response.set_granted(p.granted);
     PrintJson(response, out);
     return;
   }

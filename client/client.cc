@@ -154,6 +154,7 @@ absl::StatusOr<Permit> ToPermit(const grpc::Status& status,
   permit.remaining = response.remaining();
   permit.retry_after_ms = response.retry_after_ms();
   permit.reset_after_ms = response.reset_after_ms();
+  permit.granted = response.granted();
   return permit;
 }
 

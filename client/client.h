@@ -160,6 +160,7 @@ struct Permit {
   uint32_t remaining = 0;       // Whole permits left after this call.
   uint64_t retry_after_ms = 0;  // 0 when allowed; else earliest retry time.
   uint64_t reset_after_ms = 0;  // Until the bucket is full again.
+  uint32_t granted = 0;         // Permits taken: the cost when allowed, else 0.
 };
 
 struct AcquireOptions {

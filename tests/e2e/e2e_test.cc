@@ -131,13 +131,13 @@ TEST_F(E2eTest, CliAcquirePrintsTheDecisionAndExitsByIt) {
   // The AcquirePermitResponse in the proto3 JSON mapping: uint64 as strings.
   EXPECT_THAT(r.out, MatchesRegex("\\{\"allowed\":true,\"limit\":60,\"remaining\":0,"
                                   "\"retry_after_ms\":\"0\",\"reset_after_ms\":"
-                                  "\"[1-9][0-9]*\"\\}\n"));
+                                  "\"[1-9][0-9]*\",\"granted\":59\\}\n"));
 
   r = Cli({"--json", "acquire", "--operation", "cli", "--key", "user:7"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_THAT(r.out, MatchesRegex("\\{\"allowed\":false,\"limit\":60,\"remaining\":0,"
                                   "\"retry_after_ms\":\"[1-9][0-9]*\","
-                                  "\"reset_after_ms\":\"[1-9][0-9]*\"\\}\n"));
+                                  "\"reset_after_ms\":\"[1-9][0-9]*\",\"granted\":0\\}\n"));
 }
 
 TEST_F(E2eTest, CliReportsBadInputAsRpcErrorNamingTheField) {
