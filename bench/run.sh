@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: measures four contenders with the same load generator and
+# make bench: measures the contenders below with the same load generators and
 # settings, one after another, and prints a table plus the ratios.
 #   a  noop       a no-op RateLimiter gRPC server (the framework's floor)
 #   b  memory     crossbridge-server, storage.backend memory, metrics off
@@ -192,7 +192,7 @@ bench_server() {
   if start_server "$name" "$@"; then
     PEERS=("$SERVER_PID" "$REDIS_PID")
     run_loadgen "$id" "${GEN_MODE[@]}" "${LOADGEN_EXTRA[@]}" --target "$SERVER_ADDR" --label "$name"
-    local line xid xname xflags
+    local xid xname xflags
     while read -r xid xname xflags; do
       [[ -n $xid ]] || continue
       rcli flushall >/dev/null
@@ -389,7 +389,7 @@ for id in cx dx gx sx; do
     continue
   fi
   allowed=$(field $id allowed_all) elapsed=$(field $id elapsed_s) answers=$(field $id requests)
-  bound=$(awk -v c="$EXACT_CAPACITY" -v w="$EXACT_WINDOW_S" -v t="$elapsed" -v k=$kind \
+  bound=$(awk -v c="$EXACT_CAPACITY" -v w="$EXACT_WINDOW_S" -v t="$elapsed" -v k="$kind" \
     'BEGIN { if (k == "gcra") printf "%d", c + int(t * c / w); else printf "%d", c * (int(t / w) + 1) }')
   verdict=ok
   if ((allowed > bound)); then verdict="OVER THE RULE"; EXACT_FAILED=1; fi
