@@ -672,9 +672,12 @@ class SdkLoad {
 
  private:
   // One call; its callback issues the next one on the same Client until the
-  // window ends (a consumer loop, as an application's worker would).
+  // window ends (a consumer loop, as an application's worker would). A
+  // callback run inline by AcquirePermitAsync (an immediate failure) ends
+  // its consumer instead of recursing.
   void Issue(Client& client) {
     const Clock::time_point issued = Clock::now();
+    inside_issue_ = true;
     client.AcquirePermitAsync(
         flags_.operation, run_.Key(run_.PickKey()), AcquireOptions{.cost = flags_.cost},
         [this, &client, issued](absl::StatusOr<Permit> permit) {
@@ -685,14 +688,18 @@ class SdkLoad {
             std::string error = permit.status().ToString();
             run_.Complete(issued, now, false, false, &error);
           }
-          if (run_.Running(now)) {
+          if (run_.Running(now) && !(inside_issue_ && !permit.ok())) {
             Issue(client);
             return;
           }
           std::lock_guard<std::mutex> lock(mu_);
           if (--outstanding_ == 0) done_cv_.notify_all();
         });
+    inside_issue_ = false;
   }
+
+  // Whether this thread is inside Issue's AcquirePermitAsync call.
+  static thread_local bool inside_issue_;
 
   const Flags& flags_;
   Run& run_;
@@ -701,6 +708,8 @@ class SdkLoad {
   std::condition_variable done_cv_;
   int outstanding_ = 0;
 };
+
+thread_local bool SdkLoad::inside_issue_ = false;
 
 }  // namespace
 }  // namespace crossbridge::bench
