@@ -54,8 +54,10 @@ fuzz: fuzz-build
 	scripts/fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)
 
 # Load benchmark (not part of ctest): no-op gRPC floor, memory store, Redis
-# store, the Lua script on Redis directly. Knobs: BENCH_CONCURRENCY,
-# BENCH_DURATION_S, BENCH_KEYS, BENCH_COST (bench/README.md).
+# store, the Lua script on Redis directly, the npm peer rate-limiter-flexible
+# (installed into $(BUILD_DIR)/bench-node), the C++ SDK; then the exactness
+# check (exits 1 if a contender admits more than its rule). Knobs:
+# BENCH_CONCURRENCY, BENCH_DURATION_S, BENCH_KEYS, BENCH_COST (bench/README.md).
 bench: build
 	bench/run.sh $(BUILD_DIR)
 

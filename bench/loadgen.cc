@@ -2,6 +2,7 @@
 //
 //   loadgen --mode grpc  --target HOST:PORT [flags]
 //   loadgen --mode redis --redis-url redis://127.0.0.1:PORT/0 [flags]
+//   loadgen --mode sdk   --target HOST:PORT [flags]
 //
 // Closed loop (default): keeps exactly --concurrency requests in flight,
 // every completion issues the next request. Paced (grpc, --rate R): issues
@@ -20,6 +21,14 @@
 //        <emission interval µs> <capacity> <cost>, pipelined over
 //        --redis-connections blocking hiredis connections, one thread each,
 //        each keeping concurrency/connections commands in flight.
+// sdk:   the C++ SDK (client/client.h): one crossbridge::Client per
+//        --channels, Client::AcquirePermitAsync with --concurrency calls in
+//        flight (today's unary permit path, as an application would call it).
+//
+// --json also prints allowed_all (every allowed answer of the whole run,
+// warm-up and calls finishing after the window included) and elapsed_s
+// (from the start to the last answer): the exactness check of run.sh
+// compares them with the rule's bound.
 #include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
 #include <unistd.h>
@@ -41,6 +50,7 @@
 #include <thread>
 #include <vector>
 
+#include "client/client.h"
 #include "crossbridge/v1/rate_limiter.grpc.pb.h"
 #include "histogram.h"
 #include "server/redis/keyspace.h"
@@ -52,8 +62,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr char kUsage[] =
-    "usage: loadgen [--mode grpc|redis] [flags]\n"
-    "  --target HOST:PORT        grpc: the RateLimiter server\n"
+    "usage: loadgen [--mode grpc|redis|sdk] [flags]\n"
+    "  --target HOST:PORT        grpc, sdk: the RateLimiter server\n"
     "  --redis-url URL           redis: redis://HOST:PORT/DB\n"
     "  --concurrency N           requests in flight (64)\n"
     "  --duration-s S            measured seconds (10)\n"
@@ -63,7 +73,7 @@ constexpr char kUsage[] =
     "  --operation OP            operation name (bench)\n"
     "  --capacity N              redis: bucket capacity (1000000)\n"
     "  --window-s S              redis: bucket window seconds (60)\n"
-    "  --channels N              grpc: channels/connections (2)\n"
+    "  --channels N              grpc: channels/connections; sdk: Clients (2)\n"
     "  --deadline-ms MS          grpc: per-call deadline, 0 = none (1000)\n"
     "  --rate R                  grpc: paced at R requests/s (0 = closed loop)\n"
     "  --tls-ca PATH             grpc: TLS, verifying the server with this CA (PEM)\n"
@@ -168,8 +178,10 @@ Flags ParseFlags(int argc, char** argv) {
       Usage("unknown flag \"" + arg + "\"");
     }
   }
-  if (f.mode != "grpc" && f.mode != "redis") Usage("--mode: grpc or redis");
-  if (f.mode == "grpc" && f.target.empty()) Usage("--mode grpc needs --target");
+  if (f.mode != "grpc" && f.mode != "redis" && f.mode != "sdk") {
+    Usage("--mode: grpc, redis or sdk");
+  }
+  if (f.mode != "redis" && f.target.empty()) Usage("--mode " + f.mode + " needs --target");
   if (f.mode == "redis" && f.redis_url.empty()) Usage("--mode redis needs --redis-url");
   if (f.label.empty()) f.label = f.mode;
   return f;
@@ -204,6 +216,12 @@ class Run {
   // Records one completion issued at `issued` and finished at `done`.
   void Complete(Clock::time_point issued, Clock::time_point done, bool ok,
                 bool refused, const std::string* error) {
+    if (ok && !refused) allowed_all_.fetch_add(1, std::memory_order_relaxed);
+    const int64_t done_ns = SinceStartNs(done);
+    int64_t last = last_done_ns_.load(std::memory_order_relaxed);
+    while (done_ns > last &&
+           !last_done_ns_.compare_exchange_weak(last, done_ns, std::memory_order_relaxed)) {
+    }
     if (done < measure_from_ || done >= measure_to_) return;
     if (!ok) {
       if (errors_.fetch_add(1, std::memory_order_relaxed) == 0 && error != nullptr) {
@@ -238,14 +256,17 @@ class Run {
           "{\"label\":\"%s\",\"mode\":\"%s\",\"concurrency\":%d,\"duration_s\":%g,"
           "\"keys\":%d,\"cost\":%u,\"requests\":%llu,\"rps\":%.1f,\"p50_us\":%.1f,"
           "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"errors\":%llu,"
-          "\"refused\":%llu,\"skipped\":%llu,\"first_error\":\"%s\"}\n",
+          "\"refused\":%llu,\"skipped\":%llu,\"first_error\":\"%s\","
+          "\"allowed_all\":%llu,\"elapsed_s\":%.6f}\n",
           JsonEscape(flags_.label).c_str(), mode.c_str(), flags_.concurrency,
           flags_.duration_s, flags_.keys, flags_.cost,
           static_cast<unsigned long long>(ok), rps, p50, p99, p999, max,
           static_cast<unsigned long long>(errors),
           static_cast<unsigned long long>(refused_.load()),
           static_cast<unsigned long long>(skipped_.load()),
-          JsonEscape(first_error).c_str());
+          JsonEscape(first_error).c_str(),
+          static_cast<unsigned long long>(allowed_all_.load()),
+          static_cast<double>(last_done_ns_.load()) / 1e9);
     } else {
       std::printf(
           "%-16s %10.0f req/s  p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  "
@@ -259,6 +280,9 @@ class Run {
   }
 
  private:
+  int64_t SinceStartNs(Clock::time_point t) const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t - start_).count();
+  }
   static Clock::duration ToDuration(double s) {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
   }
@@ -286,6 +310,8 @@ class Run {
   std::atomic<uint64_t> errors_{0};
   std::atomic<uint64_t> refused_{0};
   std::atomic<uint64_t> skipped_{0};
+  std::atomic<uint64_t> allowed_all_{0};
+  std::atomic<int64_t> last_done_ns_{0};
   mutable std::mutex error_mu_;
   std::string first_error_;
 };
@@ -595,6 +621,96 @@ class RedisLoad {
   std::vector<std::string> bucket_keys_;
 };
 
+// ---- sdk -------------------------------------------------------------------
+
+class SdkLoad {
+ public:
+  SdkLoad(const Flags& flags, Run& run) : flags_(flags), run_(run) {}
+
+  int Execute() {
+    for (int c = 0; c < flags_.channels; ++c) {
+      ClientOptions options;
+      options.target = flags_.target;
+      options.default_deadline =
+          flags_.deadline_ms > 0 ? absl::Milliseconds(flags_.deadline_ms) : absl::Hours(1);
+      options.token = flags_.token;
+      if (!flags_.tls_ca.empty()) {
+        options.tls = ClientOptions::Tls{.ca_file = flags_.tls_ca};
+      }
+      absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(std::move(options));
+      if (!client.ok()) {
+        std::cerr << "loadgen: sdk: " << client.status() << "\n";
+        return 1;
+      }
+      // Connect before the clock starts (the SDK connects lazily).
+      if (absl::StatusOr<Permit> p = (*client)->AcquirePermit(flags_.operation, "warm",
+                                                              AcquireOptions{.cost = 0});
+          !p.ok()) {
+        std::cerr << "loadgen: sdk: cannot reach " << flags_.target << ": " << p.status() << "\n";
+        return 1;
+      }
+      clients_.push_back(*std::move(client));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      outstanding_ = flags_.concurrency;
+    }
+    run_.Begin();
+    for (int i = 0; i < flags_.concurrency; ++i) Issue(*clients_[i % clients_.size()]);
+    std::unique_lock<std::mutex> lock(mu_);
+    const auto limit = run_.measure_to() + std::chrono::milliseconds(flags_.deadline_ms) +
+                       std::chrono::seconds(10);
+    if (!done_cv_.wait_until(lock, limit, [&] { return outstanding_ == 0; })) {
+      std::cerr << "loadgen: " << outstanding_ << " calls never completed\n";
+      run_.Report("sdk");
+      std::_Exit(1);
+    }
+    lock.unlock();
+    run_.Report("sdk");
+    return 0;
+  }
+
+ private:
+  // One call; its callback issues the next one on the same Client until the
+  // window ends (a consumer loop, as an application's worker would). A
+  // callback run inline by AcquirePermitAsync (an immediate failure) ends
+  // its consumer instead of recursing.
+  void Issue(Client& client) {
+    const Clock::time_point issued = Clock::now();
+    inside_issue_ = true;
+    client.AcquirePermitAsync(
+        flags_.operation, run_.Key(run_.PickKey()), AcquireOptions{.cost = flags_.cost},
+        [this, &client, issued](absl::StatusOr<Permit> permit) {
+          const Clock::time_point now = Clock::now();
+          if (permit.ok()) {
+            run_.Complete(issued, now, true, !permit->allowed, nullptr);
+          } else {
+            std::string error = permit.status().ToString();
+            run_.Complete(issued, now, false, false, &error);
+          }
+          if (run_.Running(now) && !(inside_issue_ && !permit.ok())) {
+            Issue(client);
+            return;
+          }
+          std::lock_guard<std::mutex> lock(mu_);
+          if (--outstanding_ == 0) done_cv_.notify_all();
+        });
+    inside_issue_ = false;
+  }
+
+  // Whether this thread is inside Issue's AcquirePermitAsync call.
+  static thread_local bool inside_issue_;
+
+  const Flags& flags_;
+  Run& run_;
+  std::vector<std::unique_ptr<Client>> clients_;
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  int outstanding_ = 0;
+};
+
+thread_local bool SdkLoad::inside_issue_ = false;
+
 }  // namespace
 }  // namespace crossbridge::bench
 
@@ -603,5 +719,6 @@ int main(int argc, char** argv) {
   Flags flags = ParseFlags(argc, argv);
   Run run(flags);
   if (flags.mode == "grpc") return GrpcLoad(flags, run).Execute();
+  if (flags.mode == "sdk") return SdkLoad(flags, run).Execute();
   return RedisLoad(flags, run).Execute();
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: measures four contenders with the same load generator and
+# make bench: measures the contenders below with the same load generators and
 # settings, one after another, and prints a table plus the ratios.
 #   a  noop       a no-op RateLimiter gRPC server (the framework's floor)
 #   b  memory     crossbridge-server, storage.backend memory, metrics off
@@ -7,12 +7,24 @@
 #   f  memory+tls+auth the same as b over TLS, with tenant tokens on
 #   c  redis      crossbridge-server, storage.backend redis
 #   d  lua-direct loadgen calling the same Lua script on Redis itself
+#   g  peer       npm rate-limiter-flexible (RateLimiterRedis, ioredis) on
+#                 the same Redis, driven in process by bench/peer_load.js;
+#                 installed into BUILD_DIR/bench-node on first use
+#   s  sdk-unary  crossbridge-server (redis) driven through the C++ SDK
+#                 (loadgen --mode sdk, Client::AcquirePermitAsync)
+#   gh, sh        the same two over one hot key instead of BENCH_KEYS
+#   sdk-stream, sdk-lease: not built yet (they need the SDK's
+#                 ClientOptions::permit_transport and ::leases, bench/README.md)
+# Then the exactness check: every Redis-backed contender on a small rule
+# (BENCH_EXACT_CAPACITY per second, one hot key, BENCH_EXACT_S seconds);
+# the script exits 1 if any admitted more than its rule allows.
 #
 # usage: bench/run.sh [BUILD_DIR]          (default: build)
 # env:   BENCH_CONCURRENCY (64) BENCH_DURATION_S (10) BENCH_KEYS (1000)
 #        BENCH_COST (1) BENCH_WARMUP_S (2) BENCH_CHANNELS (2)
 #        BENCH_REDIS_CONNECTIONS (2)
 #        BENCH_METRICS_ROUNDS (5): rounds of b, e and f
+#        BENCH_EXACT_CAPACITY (100) BENCH_EXACT_S (3)
 # Everything binds and targets 127.0.0.1; every process started here is
 # stopped on exit.
 set -euo pipefail
@@ -30,6 +42,11 @@ METRICS_ROUNDS=${BENCH_METRICS_ROUNDS:-5}
 OPERATION=bench
 CAPACITY=1000000   # the same rule for every contender: nearly all allowed
 WINDOW_S=60
+# The exactness rule: capacity EXACT_CAPACITY, refilled over 1 s.
+EXACT_OPERATION=exact
+EXACT_CAPACITY=${BENCH_EXACT_CAPACITY:-100}
+EXACT_WINDOW_S=1
+EXACT_S=${BENCH_EXACT_S:-3}
 
 LOADGEN=$BUILD_DIR/bench/loadgen
 NOOP=$BUILD_DIR/bench/noop_server
@@ -39,6 +56,25 @@ for bin in "$LOADGEN" "$NOOP" "$SERVER"; do
 done
 command -v redis-server >/dev/null || { echo "bench: redis-server not installed" >&2; exit 1; }
 command -v jq >/dev/null || { echo "bench: jq not installed" >&2; exit 1; }
+
+# The peer (rate-limiter-flexible on ioredis) lives in BUILD_DIR/bench-node,
+# installed from the npm registry on first use; node and npm from Debian if
+# missing. Without them the peer rows say unavailable.
+PEER_DIR=$BUILD_DIR/bench-node
+PEER_JS=$(dirname "$0")/peer_load.js
+install_peer() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    local sudo=; ((EUID == 0)) || sudo=sudo
+    $sudo apt-get install -y --no-install-recommends nodejs npm >&2 || return 1
+  fi
+  [[ -d $PEER_DIR/node_modules/rate-limiter-flexible && -d $PEER_DIR/node_modules/ioredis ]] && return 0
+  mkdir -p "$PEER_DIR"
+  [[ -f $PEER_DIR/package.json ]] || echo '{"private": true}' >"$PEER_DIR/package.json"
+  (cd "$PEER_DIR" && npm install --no-audit --no-fund rate-limiter-flexible ioredis >&2)
+}
+PEER_OK=true
+install_peer || { PEER_OK=false; echo "bench: cannot install the peer (node, npm, rate-limiter-flexible)" >&2; }
+export NODE_PATH=$PEER_DIR/node_modules
 
 # Shared with soak.sh: the temporary folder, process bookkeeping, starting
 # servers and redis-server (bench/lib.sh).
@@ -61,6 +97,7 @@ runtime:
       # deny: a Redis failure or timeout is an RPC error the generator counts,
       # never a silent fallback to an in-process bucket.
       $OPERATION: {capacity: $CAPACITY, window_seconds: $WINDOW_S, on_store_failure: deny}
+      $EXACT_OPERATION: {capacity: $EXACT_CAPACITY, window_seconds: $EXACT_WINDOW_S, on_store_failure: deny}
   health_checks: {enabled: false}
 EOF
 }
@@ -100,6 +137,9 @@ COMMON=(--concurrency "$CONCURRENCY" --duration-s "$DURATION_S" --warmup-s "$WAR
 GRPC=(--mode grpc --channels "$CHANNELS")
 declare -A STATUS RESULT OTHER_CPU
 PEERS=()
+# The generator run_loadgen starts: loadgen, or the peer's node program
+# (which takes the same COMMON flags).
+GEN=("$LOADGEN")
 
 # CPU accounting, to show how much of the machine something else used during
 # a run (that disturbs the figures): user+system jiffies on all CPUs, minus
@@ -116,15 +156,16 @@ proc_jiffies() {  # proc_jiffies PID...: utime+stime+cutime+cstime
   echo "$total"
 }
 
-# run_loadgen ID ARGS...: runs the generator, keeps its JSON in RESULT[ID]
-# and the share of CPU used by other processes meanwhile in OTHER_CPU[ID].
-# PEERS: the pids of the contender's processes (server, redis).
+# run_loadgen ID ARGS...: runs the generator (GEN) with COMMON, then ARGS
+# (a later flag wins: --keys 1 for a hot-key row), keeps its JSON in
+# RESULT[ID] and the share of CPU used by other processes meanwhile in
+# OTHER_CPU[ID]. PEERS: the pids of the contender's processes (server, redis).
 run_loadgen() {
   local id=$1; shift
   local busy0 peers0 self0 busy1 peers1 self1 t0 t1
   busy0=$(busy_jiffies); peers0=$(proc_jiffies "${PEERS[@]}"); self0=$(proc_jiffies $$)
   t0=$(date +%s%N)
-  if "$LOADGEN" "$@" "${COMMON[@]}" >"$TMP/$id.json" 2>"$TMP/$id.lg.err"; then
+  if "${GEN[@]}" "${COMMON[@]}" "$@" >"$TMP/$id.json" 2>"$TMP/$id.lg.err"; then
     RESULT[$id]=$(tail -n 1 "$TMP/$id.json")
     STATUS[$id]=ok
   else
@@ -140,19 +181,32 @@ run_loadgen() {
 }
 
 # bench_server ID NAME CMD...: start, load, stop. LOADGEN_EXTRA: more
-# generator flags (TLS, token) for this contender.
+# generator flags (TLS, token) for this contender. GEN_MODE: the generator's
+# mode flags (gRPC by default, the SDK for the sdk rows); EXTRA_RUNS: more
+# "ID NAME FLAGS..." runs against the same server, one per line.
 LOADGEN_EXTRA=()
+GEN_MODE=("${GRPC[@]}")
+EXTRA_RUNS=''
 bench_server() {
   local id=$1 name=$2; shift 2
   if start_server "$name" "$@"; then
     PEERS=("$SERVER_PID" "$REDIS_PID")
-    run_loadgen "$id" "${GRPC[@]}" "${LOADGEN_EXTRA[@]}" --target "$SERVER_ADDR" --label "$name"
+    run_loadgen "$id" "${GEN_MODE[@]}" "${LOADGEN_EXTRA[@]}" --target "$SERVER_ADDR" --label "$name"
+    local xid xname xflags
+    while read -r xid xname xflags; do
+      [[ -n $xid ]] || continue
+      rcli flushall >/dev/null
+      # shellcheck disable=SC2086  # xflags: several flags
+      run_loadgen "$xid" "${GEN_MODE[@]}" "${LOADGEN_EXTRA[@]}" --target "$SERVER_ADDR" \
+        --label "$xname" $xflags
+    done <<<"$EXTRA_RUNS"
     stop_pid "$SERVER_PID"
   else
     STATUS[$id]="unavailable: $SERVER_ERR"
     echo "  $id: ${STATUS[$id]}" >&2
   fi
 }
+EXACT=(--keys 1 --warmup-s 0 --duration-s "$EXACT_S" --operation "$EXACT_OPERATION")
 
 echo "running (one contender at a time) ..." >&2
 bench_server a noop "$NOOP" --listen 127.0.0.1:0
@@ -185,6 +239,41 @@ PEERS=("$REDIS_PID")
 run_loadgen d --mode redis --redis-url "$REDIS_URL" --redis-connections "$REDIS_CONNECTIONS" \
   --capacity "$CAPACITY" --window-s "$WINDOW_S" --label lua-direct
 DBSIZE_AFTER_D=$(rcli dbsize)
+rcli flushall >/dev/null
+run_loadgen dx --mode redis --redis-url "$REDIS_URL" --redis-connections "$REDIS_CONNECTIONS" \
+  --capacity "$EXACT_CAPACITY" --window-s "$EXACT_WINDOW_S" --label lua-direct-exact "${EXACT[@]}"
+
+# g: the peer, on the same rule (points = capacity per window; a fixed
+# window, see bench/peer_load.js), spread, hot, then the exactness rule.
+if $PEER_OK; then
+  GEN=(node "$PEER_JS")
+  for row in "g --label peer" "gh --label peer-hot --keys 1"; do
+    rcli flushall >/dev/null
+    # shellcheck disable=SC2086
+    run_loadgen ${row%% *} --redis-url "$REDIS_URL" --connections "$REDIS_CONNECTIONS" \
+      --points "$CAPACITY" --window-s "$WINDOW_S" ${row#* }
+  done
+  rcli flushall >/dev/null
+  run_loadgen gx --redis-url "$REDIS_URL" --connections "$REDIS_CONNECTIONS" \
+    --points "$EXACT_CAPACITY" --window-s "$EXACT_WINDOW_S" --label peer-exact "${EXACT[@]}"
+  GEN=("$LOADGEN")
+else
+  for id in g gh gx; do STATUS[$id]="unavailable: node/npm/rate-limiter-flexible not installed"; done
+fi
+
+# s: the C++ SDK against the Redis-backed server: spread, hot, exactness.
+# c's exactness run (gRPC, cx) uses a server of its own, like every row.
+GEN_MODE=(--mode sdk --channels "$CHANNELS")
+EXTRA_RUNS="sh sdk-unary-hot --keys 1
+sx sdk-unary-exact ${EXACT[*]}"
+rcli flushall >/dev/null
+bench_server s sdk-unary "$SERVER" --config "$TMP/redis.yml"
+GEN_MODE=("${GRPC[@]}")
+EXTRA_RUNS=''
+rcli flushall >/dev/null
+LOADGEN_EXTRA=("${EXACT[@]}")
+bench_server cx redis-exact "$SERVER" --config "$TMP/redis.yml"
+LOADGEN_EXTRA=()
 
 # ---- memory per bucket ---------------------------------------------------------
 # A bucket taken with cost 1 out of 1,000,000 is full again (and expires) after
@@ -212,9 +301,13 @@ SAMPLE_TTL=$([[ -n $SAMPLE_KEY ]] && rcli pttl "$SAMPLE_KEY" || echo '?')
 field() { jq -r ".$2" <<<"${RESULT[$1]}"; }
 echo
 printf '%-3s %-16s %12s %10s %10s %10s %8s %8s %10s\n' "" contender "req/s" "p50 us" "p99 us" "p999 us" errors refused "other-cpu"
-for id in a b e f c d; do
-  case $id in a) name=noop;; b) name=memory;; e) name=memory+metrics;; f) name=memory+tls+auth;;
-              c) name=redis;; d) name=lua-direct;; esac
+declare -A NAME=([a]=noop [b]=memory [e]=memory+metrics [f]=memory+tls+auth [c]=redis
+                 [d]=lua-direct [g]=peer [gh]=peer-hot [s]=sdk-unary [sh]=sdk-unary-hot)
+STATUS[ss]="not built yet: needs ClientOptions::permit_transport (SDK, branch i11-sdk)"
+STATUS[sl]="not built yet: needs ClientOptions::leases (SDK, branch i11-sdk)"
+NAME[ss]=sdk-stream NAME[sl]=sdk-lease-hot
+for id in a b e f c d g gh s sh ss sl; do
+  name=${NAME[$id]}
   if [[ ${STATUS[$id]} == ok ]]; then
     printf '%-3s %-16s %12.0f %10.1f %10.1f %10.1f %8s %8s %10s\n' "$id" "$name" \
       "$(field $id rps)" "$(field $id p50_us)" "$(field $id p99_us)" "$(field $id p999_us)" \
@@ -225,7 +318,7 @@ for id in a b e f c d; do
 done
 
 ratio() {  # ratio X Y: throughput X / Y, or n/a
-  if [[ ${STATUS[$1]} == ok && ${STATUS[$2]} == ok ]]; then
+  if [[ ${STATUS[$1]-} == ok && ${STATUS[$2]-} == ok ]]; then
     awk -v x="$(field "$1" rps)" -v y="$(field "$2" rps)" 'BEGIN { if (y > 0) printf "%.3f", x / y; else print "n/a" }'
   else
     echo n/a
@@ -273,3 +366,38 @@ else
   echo "redis bucket: not measured (no bucket keys after the fill run)"
 fi
 echo "redis DBSIZE: after c ${DBSIZE_AFTER_C}, after d ${DBSIZE_AFTER_D} (buckets expire once full again), after the fill $BUCKETS"
+echo "s/g  = $(ratio s g)   (sdk-unary / peer, $KEYS keys)"
+echo "sh/gh = $(ratio sh gh)   (sdk-unary / peer, hot key)"
+echo "sdk-stream/peer ($KEYS keys) = n/a: sdk-stream not built yet   (target >= 1.5)"
+echo "sdk-lease/peer (hot key)  = n/a: sdk-lease not built yet   (target >= 3)"
+
+# ---- exactness -----------------------------------------------------------------
+# Allowed answers over the whole run (allowed_all) against the most the rule
+# admits in the measured elapsed time (elapsed_s, from the generator's start
+# to its last answer, which contains every moment the store saw a call):
+#   GCRA (CrossBridge, lua-direct): capacity + floor(elapsed * capacity / window)
+#   fixed window (peer):            points * (floor(elapsed / window) + 1)
+echo
+echo "exactness: capacity $EXACT_CAPACITY per ${EXACT_WINDOW_S}s, one hot key, ${EXACT_S}s, concurrency $CONCURRENCY"
+printf '    %-18s %10s %10s %10s %10s  %s\n' contender allowed bound elapsed_s answers verdict
+EXACT_FAILED=0
+for id in cx dx gx sx; do
+  case $id in cx) name=redis kind=gcra;; dx) name=lua-direct kind=gcra;;
+              gx) name=peer kind=fixed;; sx) name=sdk-unary kind=gcra;; esac
+  if [[ ${STATUS[$id]-} != ok ]]; then
+    printf '    %-18s %s\n' "$name" "not measured: ${STATUS[$id]-not run}"
+    continue
+  fi
+  allowed=$(field $id allowed_all) elapsed=$(field $id elapsed_s) answers=$(field $id requests)
+  bound=$(awk -v c="$EXACT_CAPACITY" -v w="$EXACT_WINDOW_S" -v t="$elapsed" -v k="$kind" \
+    'BEGIN { if (k == "gcra") printf "%d", c + int(t * c / w); else printf "%d", c * (int(t / w) + 1) }')
+  verdict=ok
+  if ((allowed > bound)); then verdict="OVER THE RULE"; EXACT_FAILED=1; fi
+  ((allowed > 0)) || verdict="no permit allowed (suspicious)"
+  printf '    %-18s %10s %10s %10.3f %10s  %s\n' "$name" "$allowed" "$bound" "$elapsed" "$answers" "$verdict"
+done
+echo "(answers: those inside the measured window; allowed counts every answer of the run)"
+if ((EXACT_FAILED)); then
+  echo "bench: a contender admitted more than its rule allows" >&2
+  exit 1
+fi
