@@ -64,6 +64,14 @@ absl::StatusOr<RateLimiter::Rule> MakeRule(const RateLimitRule& rule,
                            std::string(name), metrics};
 }
 
+// The bucket a tenant's request under `rule` takes from (see the header).
+std::string BucketOf(absl::string_view tenant, const RateLimiter::Rule& rule,
+                     absl::string_view operation, absl::string_view key) {
+  return tenant.empty() || rule.scope == BucketScope::kGlobal
+             ? BucketKey(operation, key)
+             : TenantBucketKey(tenant, operation, key);
+}
+
 void Count(const PermitMetrics* metrics,
            const absl::StatusOr<GcraResult>& result, int64_t cost) {
   if (metrics != nullptr) metrics->Record(result, cost);
@@ -166,9 +174,7 @@ std::optional<absl::StatusOr<GcraResult>> RateLimiter::Prepare(
   out.rule = &rule;
   out.cost = n;
   out.up_to = request.up_to_cost;
-  out.bucket_key = tenant.empty() || rule.scope == BucketScope::kGlobal
-                       ? BucketKey(request.operation, request.key)
-                       : TenantBucketKey(tenant, request.operation, request.key);
+  out.bucket_key = BucketOf(tenant, rule, request.operation, request.key);
   return std::nullopt;
 }
 
@@ -235,9 +241,7 @@ void RateLimiter::Return(absl::string_view tenant, absl::string_view operation,
         rule.gcra.capacity, rule.name)));
   }
   if (!set->enabled) return done(FullBucket(rule.gcra));
-  const std::string bucket_key = tenant.empty() || rule.scope == BucketScope::kGlobal
-                                     ? BucketKey(operation, key)
-                                     : TenantBucketKey(tenant, operation, key);
+  const std::string bucket_key = BucketOf(tenant, rule, operation, key);
   // `rule` lives as long as `set`, which the callback holds.
   store_.Return(bucket_key, rule.gcra, count,
                 [set = std::move(set), &rule, count,
