@@ -251,8 +251,8 @@ TEST(RedisExecutorTest, ABatchIsSentAsOnePipelineAndAnsweredInOrder) {
   }  // keys and args are gone before Redis answers
   {
     MutexLock lock(&mu);
-    ASSERT_TRUE(mu.AwaitWithTimeout(
-        absl::Condition(+[](int* n) { return *n == 3; }, &answered), absl::Seconds(5)));
+    ASSERT_TRUE(lock.AwaitWithTimeout(
+        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return answered == 3; }, absl::Seconds(5)));
   }
   fake.join();
   listener.Close();
