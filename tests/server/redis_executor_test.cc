@@ -50,6 +50,19 @@ class FakeRedisPeer {
 
   void Write(const std::string& reply) { (void)write(fd_, reply.data(), reply.size()); }
 
+  // Answers what the executor sends on its own (PING, SCRIPT LOAD);
+  // false for anything else.
+  bool AnswerHandshake(const std::string& verb) {
+    if (verb == "PING") {
+      Write("+PONG\r\n");
+    } else if (verb == "SCRIPT") {
+      Write("$40\r\n" + std::string(40, 'a') + "\r\n");
+    } else {
+      return false;
+    }
+    return true;
+  }
+
  private:
   // Takes one complete command off the front of buf_, if there is one.
   std::optional<std::vector<std::string>> Parse() {
@@ -159,10 +172,8 @@ TEST(RedisExecutorTest, ACallSetAsideByNoscriptIsAnsweredWhenTheConnectionDrops)
     int evals = 0;
     while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
       const std::string& verb = (*cmd)[0];
-      if (verb == "PING") {
-        peer.Write("+PONG\r\n");
-      } else if (verb == "SCRIPT") {
-        peer.Write("$40\r\n" + std::string(40, 'a') + "\r\n");
+      if (peer.AnswerHandshake(verb)) {
+        continue;
       } else if (verb == "EVALSHA" && ++evals == 1) {
         // Held while the test queues two more, so they go as one batch.
         absl::SleepFor(absl::Milliseconds(300));
@@ -210,10 +221,8 @@ TEST(RedisExecutorTest, ABatchIsSentAsOnePipelineAndAnsweredInOrder) {
     FakeRedisPeer peer(fd);
     while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
       const std::string& verb = (*cmd)[0];
-      if (verb == "PING") {
-        peer.Write("+PONG\r\n");
-      } else if (verb == "SCRIPT") {
-        peer.Write("$40\r\n" + std::string(40, 'a') + "\r\n");
+      if (peer.AnswerHandshake(verb)) {
+        continue;
       } else if (verb == "EVALSHA") {
         evals.push_back(*cmd);
         if (evals.size() == 3) {
