@@ -235,6 +235,31 @@ TEST_P(PermitRpcsTest, ReturnGivesPermitsBackNeverAboveCapacity) {
             grpc::StatusCode::PERMISSION_DENIED);
 }
 
+// A client that writes many items and cancels before reading any: the
+// server's answers still arrive from the store after the cancel, and must
+// find the stream alive (it finishes only when none is in flight). The
+// server then serves the next call; under ASan/TSan any late completion on a
+// freed stream would end the server instead.
+TEST_P(PermitRpcsTest, ACancelledStreamWithItemsInFlightLeavesTheServerServing) {
+  for (int round = 0; round < 5; ++round) {
+    auto context = Context(kTokenA);
+    auto stream = stub_->StreamPermits(context.get());
+    for (int i = 0; i < 500; ++i) {
+      v1::StreamPermitsRequest request;
+      request.set_id(i);
+      *request.mutable_item() = Item("search", absl::StrCat("cancel", i % 7));
+      if (!stream->Write(request)) break;
+    }
+    context->TryCancel();
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  v1::AcquirePermitResponse response;
+  const grpc::Status after =
+      stub_->AcquirePermit(Context(kTokenA).get(), Item("search", "after"), &response);
+  EXPECT_TRUE(after.ok()) << after.error_message();
+  EXPECT_TRUE(response.allowed());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, PermitRpcsTest, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "Redis" : "Memory";
