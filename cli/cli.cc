@@ -618,6 +618,8 @@ std::string CreateErrorMessage(absl::string_view message) {
 int Run(const CliArgs& args, std::ostream& out, std::ostream& err) {
   ClientOptions options;
   options.target = args.target;
+  // One call per command: a stream would only add its setup.
+  options.permit_transport = ClientOptions::PermitTransport::kUnary;
   options.default_deadline =
       absl::Milliseconds(static_cast<int64_t>(args.timeout_ms));
   if (!args.tls_ca.empty() || !args.tls_cert.empty() ||

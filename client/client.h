@@ -21,8 +21,9 @@
 //   A refused permit is NOT an error: it is an OK result with allowed == false.
 // - Async callbacks run exactly once, on a gRPC-owned thread, or possibly on
 //   the calling thread before AcquirePermitAsync returns (e.g. when the call
-//   fails immediately), so do not hold a lock that the callback takes while
-//   starting a call. Callbacks must not block:
+//   fails immediately, or a lease grants it), so do not hold a lock that the
+//   callback takes while starting a call. Do not destroy the Client from one
+//   of its callbacks. Callbacks must not block:
 //   hand long work to your own executor. The Client's destructor waits for
 //   in-flight async RPCs (each bounded by its deadline), so they complete;
 //   their callbacks may still be running when it returns. (Destroying the
@@ -36,6 +37,12 @@
 //   calls; CallAsync calls still queued then, and running
 //   calls at their next step, end with CANCELLED ("client is shutting
 //   down"), and the built-in sleeper wakes up at once.
+// - Permits (ClientOptions::permit_transport, leases): concurrent permit
+//   calls share one StreamPermits stream by default; leased operations are
+//   granted locally from permits taken ahead (see client/options.h for the
+//   trade). The destructor returns unused leased permits to the server.
+//   Streams and leases time themselves on the process clock, whatever
+//   ClientOptions::clock says.
 // - Security (ClientOptions::tls, token, token_file): TLS or mTLS from PEM
 //   files and a bearer token, both read once by Create. The token goes as
 //   `authorization: Bearer <token>` metadata on every RPC (plaintext
@@ -47,33 +54,26 @@
 #ifndef CROSSBRIDGE_CLIENT_CLIENT_H_
 #define CROSSBRIDGE_CLIENT_CLIENT_H_
 
-#include <chrono>
-#include <cstdint>
-#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
-#include <thread>
 #include <utility>
-#include <vector>
 
 #include <grpcpp/channel.h>
-#include <grpcpp/client_context.h>
-#include <grpcpp/security/credentials.h>
 
-#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/hardened_call.h"
+#include "client/options.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/retry.h"
+// The service stubs and messages, for callers that build their own fakes
+// or print the protos.
 #include "crossbridge/v1/health_reporter.grpc.pb.h"
 #include "crossbridge/v1/rate_limiter.grpc.pb.h"
 #include "crossbridge/v1/retry_advisor.grpc.pb.h"
@@ -81,100 +81,13 @@
 
 namespace crossbridge {
 
-struct ClientOptions {
-  // host:port or any gRPC target URI (dns:///, unix:...). Must not be empty.
-  std::string target = "127.0.0.1:50051";
-  // Deadline of a call that does not set its own. Must be positive.
-  absl::Duration default_deadline = absl::Seconds(1);
-  // Channel credentials; null means insecure (plaintext) unless `tls` is
-  // set. Not together with `tls`.
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  // How calls spread over the addresses `target` resolves to: "pick_first"
-  // (one connection) or "round_robin" (every replica of a "dns:///..." or
-  // "ipv4:a:p,b:p" target; a replica that goes away drops out of the
-  // rotation). Every channel also retries a call once, on the next address,
-  // when it failed UNAVAILABLE (a replica went away) or was CANCELLED by a
-  // draining server before it ran; ReportOutcome only on CANCELLED, so a
-  // reported failure never counts twice. An AcquirePermit that ran on a
-  // replica dying under it may so take its permit twice: the safe side.
-  std::string load_balancing = "pick_first";
-
-  // ---- security ----
-  // Files are read once, by Create (a renewed certificate or token takes a
-  // new Client). An unreadable file fails Create with INVALID_ARGUMENT
-  // naming the option and the path.
-  struct Tls {
-    // PEM roots to verify the server; "" = the system roots.
-    std::string ca_file;
-    // Client certificate chain (PEM) for mTLS; only together with key_file.
-    std::string cert_file;
-    // Its private key (PEM, unencrypted); only together with cert_file.
-    std::string key_file;
-    // Overrides the name checked against the server certificate (and the
-    // :authority/SNI), e.g. "localhost" when connecting by IP; "" = the
-    // host of `target`.
-    std::string server_name;
-  };
-  // Set: TLS (server verified; mTLS with cert_file/key_file). Unset:
-  // plaintext (unless `credentials` is given). Not together with
-  // `credentials`.
-  std::optional<Tls> tls;
-  // Bearer token sent as `authorization: Bearer <token>` on every RPC this
-  // Client makes, on TLS and plaintext channels alike (local setups); ""
-  // sends none. Printable ASCII without spaces or controls. Never appears
-  // in an error message.
-  std::string token;
-  // Or: read the token from this file, once, at Create (surrounding
-  // whitespace trimmed; an empty file is an error). Not with `token`.
-  std::string token_file;
-
-  // ---- hardened calls (Call, Retry, CallAsync) ----
-  // Where hardened calls read time and wait (between attempts, for a
-  // permit; a wait is cut short when the Client is destroyed). Null: the
-  // process clock. Tests pass a SimulatedClock (common/simulated_clock.h)
-  // with advance_on_wait: every wait then takes no real time, is recorded,
-  // and the deadline arithmetic runs on exact simulated time. Must outlive
-  // the Client.
-  const Clock* clock = nullptr;
-  // Seeds the jitter generator, for reproducible delays; unset: random.
-  std::optional<uint64_t> rng_seed;
-  // How long a policy fetched with GetRetryPolicy is used before it is
-  // fetched again. >= 0 (0: every time). A failed fetch is retried after
-  // at most 1 s.
-  absl::Duration policy_cache_ttl = absl::Seconds(30);
-  // The local limiter's rule (fail_open, server unreachable) for an
-  // operation whose limit this Client never saw. capacity > 0, window > 0.
-  struct LocalLimit {
-    int64_t capacity = 10;
-    absl::Duration window = absl::Seconds(1);
-  };
-  LocalLimit local_fallback;
-  // Threads of the CallAsync executor (started on first use). >= 1.
-  int executor_threads = 2;
-};
-
-// The server's answer to AcquirePermit. Times are milliseconds.
-struct Permit {
-  bool allowed = false;
-  uint32_t limit = 0;           // The bucket's capacity.
-  uint32_t remaining = 0;       // Whole permits left after this call.
-  uint64_t retry_after_ms = 0;  // 0 when allowed; else earliest retry time.
-  uint64_t reset_after_ms = 0;  // Until the bucket is full again.
-  uint32_t granted = 0;         // Permits taken: the cost when allowed, else 0.
-};
-
-struct AcquireOptions {
-  // Permits to take; 0 peeks at the bucket without consuming.
-  uint32_t cost = 1;
-  // Overrides ClientOptions::default_deadline for this call.
-  std::optional<absl::Duration> deadline;
-};
-
-// grpc.health.v1 serving status.
-enum class ServingStatus { kUnknown, kServing, kNotServing, kServiceUnknown };
-
-// "UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN" (the proto names).
-absl::string_view ServingStatusName(ServingStatus status);
+class CallRunner;
+class Executor;
+class LeaseManager;
+class LocalLimiter;
+class PermitStreamMux;
+class PolicyCache;
+class ServerRpcs;
 
 class Client {
  public:
@@ -298,12 +211,6 @@ class Client {
     });
   }
 
-  // In-flight AcquirePermitAsync / ReportOutcomeAsync calls (internal).
-  struct AsyncTracker {
-    absl::Mutex mu;
-    int in_flight ABSL_GUARDED_BY(mu) = 0;
-  };
-
   // The non-template core of Call (rate_limited) and Retry (!rate_limited).
   // fn returns OK after storing its value.
   absl::Status CallImpl(absl::string_view operation, absl::string_view key,
@@ -312,15 +219,6 @@ class Client {
                         const CallOptions& options, CallReport* report);
 
  private:
-  struct CachedPolicy {
-    RetryPolicyConfig policy;
-    absl::Time expires;  // monotonic
-  };
-  struct LocalBucket {
-    int64_t tat_us = 0;
-    int64_t capacity = 0;  // the rule the TAT was computed with
-  };
-
   template <typename T>
   static std::function<absl::Status(const AttemptInfo&)> WrapForCall(
       std::function<absl::StatusOr<T>(const AttemptInfo&)>& fn,
@@ -334,52 +232,26 @@ class Client {
   }
 
   absl::Duration DeadlineOr(std::optional<absl::Duration> deadline) const;
-  // Readies the context of every RPC this Client sends: the deadline and,
-  // with a token, the authorization header.
-  void PrepareContext(grpc::ClientContext& context,
-                      absl::Duration deadline) const;
-  absl::StatusOr<RetryPolicyConfig> FetchRetryPolicy(absl::string_view name,
-                                                     absl::Duration deadline);
-  // Hardened-call steps (hardened_call.cc).
-  // `end` is the call's deadline on clock_'s monotonic time.
-  absl::Status AcquireForCall(absl::string_view operation,
-                              absl::string_view key, const CallOptions& options,
-                              absl::Time end, CallReport& report);
-  // nullopt: allowed; else the wait before the same request may pass.
-  absl::StatusOr<std::optional<absl::Duration>> LocalAcquire(
-      absl::string_view operation, absl::string_view key, uint32_t cost);
-  RetryPolicyConfig PolicyFor(const std::string& name, absl::Duration budget);
-  RetryDecision DecideLocally(const RetryPolicyConfig& policy,
-                              const RetryRequest& request);
-  void Sleep(absl::Duration duration);
-  bool ShuttingDown() const;
+  // One permit request over the transport: the stream, or a unary call.
+  void Send(v1::AcquirePermitRequest request, absl::Duration deadline,
+            absl::AnyInvocable<void(absl::StatusOr<Permit>)> done);
   void Submit(std::function<void()> task);
-  void WorkerLoop();
 
-  const std::shared_ptr<grpc::Channel> channel_;
-  const absl::Duration default_deadline_;
+  // Each job its own object (and lock), in client/: the RPC wrappers
+  // (server_rpcs.h), the stream multiplexer (permit_stream_mux.h, null with
+  // PermitTransport::kUnary), the lease manager (lease_manager.h, null
+  // without leases), the policy cache, the local limiter, the executor and
+  // the Call/Retry runner. Declared so that each is destroyed before what
+  // it uses; ~Client orders the shutdown explicitly.
   const ClientOptions options_;
-  // "Bearer <token>", built once; "" when there is no token.
-  const std::string authorization_;
   const Clock& clock_;
-  const std::unique_ptr<v1::RateLimiter::Stub> rate_limiter_;
-  const std::unique_ptr<grpc::health::v1::Health::Stub> health_;
-  const std::unique_ptr<v1::RetryAdvisor::Stub> retry_advisor_;
-  const std::unique_ptr<v1::HealthReporter::Stub> health_reporter_;
-  const std::shared_ptr<AsyncTracker> async_tracker_;
-
-  // Hardened-call state.
-  mutable absl::Mutex mu_;
-  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
-  std::map<std::string, CachedPolicy> policies_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int64_t> seen_limits_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, LocalBucket> local_buckets_ ABSL_GUARDED_BY(mu_);
-  // fail_open calls skip the server until then (monotonic) after it was
-  // unreachable.
-  absl::Time server_down_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> workers_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<ServerRpcs> rpcs_;
+  std::unique_ptr<PermitStreamMux> stream_;
+  std::unique_ptr<LeaseManager> leases_;
+  std::unique_ptr<PolicyCache> policies_;
+  std::unique_ptr<LocalLimiter> local_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<CallRunner> runner_;
 };
 
 }  // namespace crossbridge

@@ -43,8 +43,12 @@ TEST(MetricsE2ETest, EveryFamilyAfterAMixedLoadAndExactCounts) {
       "    providers:\n"
       "      db: {check_type: tcp, target: \"", dependency.address(), "\"}\n"));
   ASSERT_THAT(server, IsOk());
+  // Unary: the exact counts below are AcquirePermit's (a stream is counted
+  // once, when it ends).
   absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(
-      {.target = server->address(), .default_deadline = absl::Seconds(5)});
+      {.target = server->address(),
+       .default_deadline = absl::Seconds(5),
+       .permit_transport = ClientOptions::PermitTransport::kUnary});
   ASSERT_THAT(client, IsOk());
 
   int allowed = 0, refused = 0;
