@@ -264,7 +264,13 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
 
 absl::StatusOr<ServerProcess> ServerProcess::Start(
     const std::string& config_yaml, const std::vector<std::string>& extra_args) {
-  std::vector<std::string> argv = {ServerBinary(), "--listen", "127.0.0.1:0"};
+  std::vector<std::string> argv = {ServerBinary()};
+  // A free port, unless the test chose one (a server restarted in place).
+  if (std::find(extra_args.begin(), extra_args.end(), "--listen") ==
+      extra_args.end()) {
+    argv.push_back("--listen");
+    argv.push_back("127.0.0.1:0");
+  }
   // Metrics on a free port too (parallel tests would collide on the
   // default 9464), unless the test sets the address itself.
   const bool own_metrics =

@@ -125,7 +125,8 @@ class ServerProcess {
   // --listen 127.0.0.1:0 and, unless the config or `extra_args` set the
   // metrics address, --metrics-listen 127.0.0.1:0, waiting up to 10 s for
   // its CROSSBRIDGE_LISTENING line (and the metrics line). `extra_args` are
-  // appended to the command line.
+  // appended to the command line; with a --listen among them, that address
+  // replaces 127.0.0.1:0.
   static absl::StatusOr<ServerProcess> Start(
       const std::string& config_yaml,
       const std::vector<std::string>& extra_args = {});
