@@ -18,12 +18,16 @@
 //        --channels channels, each its own HTTP/2 connection.
 // redis: the server's own Lua script (crossbridge::kRedisGcraScript): SCRIPT
 //        LOAD once, then EVALSHA <sha> 1 cb:v2:bucket:{<operation>:k<i>}
-//        <emission interval µs> <capacity> <cost>, pipelined over
+//        <emission interval µs> <capacity> <cost> 0 (all or nothing), pipelined over
 //        --redis-connections blocking hiredis connections, one thread each,
 //        each keeping concurrency/connections commands in flight.
 // sdk:   the C++ SDK (client/client.h): one crossbridge::Client per
-//        --channels, Client::AcquirePermitAsync with --concurrency calls in
-//        flight (today's unary permit path, as an application would call it).
+//        --channels, Client::AcquirePermitAsync with --concurrency consumer
+//        loops, as an application would call it, over --transport (stream:
+//        one StreamPermits stream per Client; unary: one RPC per call) and,
+//        with --lease-max-permits, leases on the operation. A call a lease
+//        grants inline is followed by the consumer's next one in a loop on
+//        the same thread, not by recursion.
 //
 // --json also prints allowed_all (every allowed answer of the whole run,
 // warm-up and calls finishing after the window included) and elapsed_s
@@ -79,6 +83,9 @@ constexpr char kUsage[] =
     "  --tls-ca PATH             grpc: TLS, verifying the server with this CA (PEM)\n"
     "  --token T                 grpc: send `authorization: Bearer T` on every call\n"
     "  --redis-connections N     redis: pipelined connections (2)\n"
+    "  --transport T             sdk: stream or unary (stream)\n"
+    "  --lease-max-permits N     sdk: lease the operation, at most N permits (0 = no lease)\n"
+    "  --lease-ttl-ms MS         sdk: the lease's ttl (1000)\n"
     "  --label NAME              name printed with the result\n"
     "  --json                    print the result as one JSON object\n";
 
@@ -100,6 +107,9 @@ struct Flags {
   std::string tls_ca;  // "" = plaintext
   std::string token;   // "" = none
   int redis_connections = 2;
+  std::string transport = "stream";
+  uint32_t lease_max_permits = 0;
+  int lease_ttl_ms = 1000;
   std::string label;
   bool json = false;
 };
@@ -172,6 +182,13 @@ Flags ParseFlags(int argc, char** argv) {
       f.token = value;
     } else if (arg == "--redis-connections") {
       f.redis_connections = static_cast<int>(num(1));
+    } else if (arg == "--transport") {
+      if (value != "stream" && value != "unary") Usage("--transport: stream or unary");
+      f.transport = value;
+    } else if (arg == "--lease-max-permits") {
+      f.lease_max_permits = static_cast<uint32_t>(num(0));
+    } else if (arg == "--lease-ttl-ms") {
+      f.lease_ttl_ms = static_cast<int>(num(10));
     } else if (arg == "--label") {
       f.label = value;
     } else {
@@ -576,12 +593,13 @@ class RedisLoad {
  private:
   void Append(redisContext* c, std::deque<Clock::time_point>& issued) {
     const std::string& key = bucket_keys_[run_.PickKey()];
+    // The server's arguments exactly: mode "0" is all or nothing.
     const char* argv[] = {"EVALSHA", sha_.c_str(), "1", key.c_str(),
-                          emission_us_.c_str(), capacity_.c_str(), cost_.c_str()};
+                          emission_us_.c_str(), capacity_.c_str(), cost_.c_str(), "0"};
     const size_t lens[] = {7, sha_.size(), 1, key.size(), emission_us_.size(),
-                           capacity_.size(), cost_.size()};
+                           capacity_.size(), cost_.size(), 1};
     issued.push_back(Clock::now());
-    redisAppendCommandArgv(c, 7, argv, lens);
+    redisAppendCommandArgv(c, 8, argv, lens);
   }
 
   // Keeps `window` EVALSHAs in flight on one blocking connection: each reply
@@ -600,7 +618,7 @@ class RedisLoad {
       const Clock::time_point now = Clock::now();
       const Clock::time_point at = issued.front();
       issued.pop_front();
-      if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+      if (r->type == REDIS_REPLY_ARRAY && r->elements == 5 &&
           r->element[0]->type == REDIS_REPLY_INTEGER) {
         run_.Complete(at, now, true, r->element[0]->integer == 0, nullptr);
       } else {
@@ -634,6 +652,13 @@ class SdkLoad {
       options.default_deadline =
           flags_.deadline_ms > 0 ? absl::Milliseconds(flags_.deadline_ms) : absl::Hours(1);
       options.token = flags_.token;
+      options.permit_transport = flags_.transport == "unary"
+                                     ? ClientOptions::PermitTransport::kUnary
+                                     : ClientOptions::PermitTransport::kStream;
+      if (flags_.lease_max_permits > 0) {
+        options.leases[flags_.operation] = ClientOptions::Lease{
+            flags_.lease_max_permits, absl::Milliseconds(flags_.lease_ttl_ms)};
+      }
       if (!flags_.tls_ca.empty()) {
         options.tls = ClientOptions::Tls{.ca_file = flags_.tls_ca};
       }
@@ -671,35 +696,54 @@ class SdkLoad {
   }
 
  private:
-  // One call; its callback issues the next one on the same Client until the
-  // window ends (a consumer loop, as an application's worker would). A
-  // callback run inline by AcquirePermitAsync (an immediate failure) ends
-  // its consumer instead of recursing.
+  // A consumer: one call at a time on the same Client until the window
+  // ends (as an application's worker would). A call answered asynchronously
+  // issues the next from its callback; one answered inline (a lease grant,
+  // an immediate failure) is noticed through `current_frame_` and followed
+  // by the next in this loop. An inline failure ends the consumer instead
+  // of spinning.
+  struct Frame {
+    uint64_t call = 0;
+    bool again = false;
+  };
   void Issue(Client& client) {
-    const Clock::time_point issued = Clock::now();
-    inside_issue_ = true;
-    client.AcquirePermitAsync(
-        flags_.operation, run_.Key(run_.PickKey()), AcquireOptions{.cost = flags_.cost},
-        [this, &client, issued](absl::StatusOr<Permit> permit) {
-          const Clock::time_point now = Clock::now();
-          if (permit.ok()) {
-            run_.Complete(issued, now, true, !permit->allowed, nullptr);
-          } else {
-            std::string error = permit.status().ToString();
-            run_.Complete(issued, now, false, false, &error);
-          }
-          if (run_.Running(now) && !(inside_issue_ && !permit.ok())) {
-            Issue(client);
-            return;
-          }
-          std::lock_guard<std::mutex> lock(mu_);
-          if (--outstanding_ == 0) done_cv_.notify_all();
-        });
-    inside_issue_ = false;
+    for (;;) {
+      Frame frame{next_call_.fetch_add(1, std::memory_order_relaxed)};
+      Frame* const outer = current_frame_;
+      current_frame_ = &frame;
+      const Clock::time_point issued = Clock::now();
+      client.AcquirePermitAsync(
+          flags_.operation, run_.Key(run_.PickKey()), AcquireOptions{.cost = flags_.cost},
+          [this, &client, issued, call = frame.call](absl::StatusOr<Permit> permit) {
+            const Clock::time_point now = Clock::now();
+            if (permit.ok()) {
+              run_.Complete(issued, now, true, !permit->allowed, nullptr);
+            } else {
+              std::string error = permit.status().ToString();
+              run_.Complete(issued, now, false, false, &error);
+            }
+            const bool next = run_.Running(now);
+            if (current_frame_ != nullptr && current_frame_->call == call) {
+              current_frame_->again = next && permit.ok();
+              if (!current_frame_->again) EndConsumer();
+              return;
+            }
+            if (next) return Issue(client);
+            EndConsumer();
+          });
+      current_frame_ = outer;
+      if (!frame.again) return;
+    }
   }
 
-  // Whether this thread is inside Issue's AcquirePermitAsync call.
-  static thread_local bool inside_issue_;
+  void EndConsumer() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--outstanding_ == 0) done_cv_.notify_all();
+  }
+
+  // The Issue call this thread is inside, if any.
+  static thread_local Frame* current_frame_;
+  std::atomic<uint64_t> next_call_{1};
 
   const Flags& flags_;
   Run& run_;
@@ -709,7 +753,7 @@ class SdkLoad {
   int outstanding_ = 0;
 };
 
-thread_local bool SdkLoad::inside_issue_ = false;
+thread_local SdkLoad::Frame* SdkLoad::current_frame_ = nullptr;
 
 }  // namespace
 }  // namespace crossbridge::bench
