@@ -101,8 +101,8 @@ void PermitStreamMux::Acquire(v1::AcquirePermitRequest request,
     // No open stream and none may open yet (the last one is still ending,
     // or in its backoff), no StreamPermits, or closing: unary.
     unary = stream_ == nullptr &&
-                       (live_streams_ > 0 || unimplemented_ || closing_ ||
-                        clock_.MonotonicNow() < reopen_at_);
+            (live_streams_ > 0 || unimplemented_ || closing_ ||
+             clock_.MonotonicNow() < reopen_at_);
     if (!unary) {
       if (stream_ == nullptr) {
         stream_ = std::make_shared<Stream>(*this);
