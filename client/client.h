@@ -9,8 +9,10 @@
 // Contract:
 // - Thread safety: one instance may be shared by any number of threads and
 //   calls may overlap freely (its caches are internally synchronized). Create
-//   one per process (it owns a gRPC channel with its connection, and, once
-//   CallAsync is first used, a few executor threads) and reuse it.
+//   one per process (it owns a gRPC channel with its connection, a timer
+//   thread for the permit stream's deadlines, a lease sweeper when leases
+//   are set, and, once CallAsync is first used, a few executor threads)
+//   and reuse it.
 // - Deadlines: every RPC carries a deadline, the per-call one when given,
 //   otherwise ClientOptions::default_deadline. A zero or negative deadline
 //   fails with DEADLINE_EXCEEDED without sending anything.
@@ -19,7 +21,8 @@
 //   NOT_FOUND for an unknown operation, UNAVAILABLE when the server or its
 //   store is unreachable, DEADLINE_EXCEEDED when the deadline passed first).
 //   A refused permit is NOT an error: it is an OK result with allowed == false.
-// - Async callbacks run exactly once, on a gRPC-owned thread, or possibly on
+// - Async callbacks run exactly once, on a gRPC-owned thread (or the permit
+//   stream's timer thread, for a call whose deadline passed), or possibly on
 //   the calling thread before AcquirePermitAsync returns (e.g. when the call
 //   fails immediately, or a lease grants it), so do not hold a lock that the
 //   callback takes while starting a call. Do not destroy the Client from one
