@@ -22,7 +22,10 @@ constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
 // The reactor of one stream. The mux decides what to write, under its lock,
 // and starts it after releasing the lock; the reactor only forwards gRPC's
 // reactions. A hold keeps gRPC from ending the stream while the mux may
-// still start a write on it.
+// still start a write on it. The mux owns the reactor and frees it on one
+// of its callers' threads once OnDone has run, never on gRPC's callback
+// thread: the stream's call may hold the channel's last reference then,
+// and a channel destroyed from its own callback thread aborts.
 class PermitStreamMux::Stream final
     : public grpc::ClientBidiReactor<v1::StreamPermitsRequest,
                                      v1::StreamPermitsResponse> {
@@ -32,9 +35,7 @@ class PermitStreamMux::Stream final
     mux.rpcs_.rate_limiter().async()->StreamPermits(&context_, this);
   }
 
-  // REQUIRES: self is the shared_ptr owning this.
-  void Start(std::shared_ptr<Stream> self) {
-    self_ = std::move(self);
+  void Start() {
     AddHold();
     StartRead(&response_);
     StartCall();
@@ -48,10 +49,8 @@ class PermitStreamMux::Stream final
     mux_.OnAnswer(response);
   }
   void OnWriteDone(bool ok) override { mux_.OnWriteDone(this, ok); }
-  void OnDone(const grpc::Status& status) override {
-    mux_.OnStreamDone(this, status);
-    self_.reset();  // may delete this
-  }
+  // The last use of this object by gRPC and by the reactor.
+  void OnDone(const grpc::Status& status) override { mux_.OnStreamDone(this, status); }
 
   grpc::ClientContext context_;
   // The write buffer: the mux fills it while it holds writing_.
@@ -63,7 +62,6 @@ class PermitStreamMux::Stream final
  private:
   PermitStreamMux& mux_;
   v1::StreamPermitsResponse response_;
-  std::shared_ptr<Stream> self_;
 };
 
 PermitStreamMux::PermitStreamMux(ServerRpcs& rpcs, const Clock& clock)
@@ -72,7 +70,7 @@ PermitStreamMux::PermitStreamMux(ServerRpcs& rpcs, const Clock& clock)
 }
 
 PermitStreamMux::~PermitStreamMux() {
-  std::shared_ptr<Stream> stream;
+  Stream* stream = nullptr;
   {
     MutexLock lock(&mu_);
     closing_ = true;
@@ -80,11 +78,14 @@ PermitStreamMux::~PermitStreamMux() {
     lock.Await([this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return calls_.empty(); });
     stream = stream_;
   }
+  // Still owned by streams_ (freed below, not by its OnDone).
   if (stream != nullptr) stream->context_.TryCancel();
+  std::vector<std::unique_ptr<Stream>> ended;  // freed on this thread
   {
     MutexLock lock(&mu_);
     lock.Await([this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return live_streams_ == 0; });
     stop_timer_ = true;
+    ended.swap(streams_);
   }
   timer_.join();
 }
@@ -93,7 +94,8 @@ void PermitStreamMux::Acquire(v1::AcquirePermitRequest request,
                               absl::Duration deadline, PermitDone done) {
   Call call{std::move(request), clock_.MonotonicNow() + deadline,
             std::move(done)};
-  std::shared_ptr<Stream> opened;
+  Stream* opened = nullptr;
+  std::vector<std::unique_ptr<Stream>> ended;  // freed after the lock
   Write write;
   bool unary = false;
   {
@@ -105,8 +107,9 @@ void PermitStreamMux::Acquire(v1::AcquirePermitRequest request,
              clock_.MonotonicNow() < reopen_at_);
     if (!unary) {
       if (stream_ == nullptr) {
-        stream_ = std::make_shared<Stream>(*this);
-        opened = stream_;
+        ended.swap(streams_);  // live_streams_ == 0: every one has ended
+        streams_.push_back(std::make_unique<Stream>(*this));
+        stream_ = opened = streams_.back().get();
         ++live_streams_;
       }
       const uint64_t id = next_id_++;
@@ -117,7 +120,7 @@ void PermitStreamMux::Acquire(v1::AcquirePermitRequest request,
     }
   }
   if (unary) return SendUnary(std::move(call));
-  if (opened != nullptr) opened->Start(opened);
+  if (opened != nullptr) opened->Start();
   if (write.stream != nullptr) StartWrite(write);
 }
 
@@ -132,7 +135,7 @@ PermitStreamMux::Write PermitStreamMux::NextWriteLocked() {
     stream_->request_.set_id(id);
     *stream_->request_.mutable_item() = it->second.request;
     writing_ = true;
-    return Write{stream_.get(), !to_write_.empty()};
+    return Write{stream_, !to_write_.empty()};
   }
   return Write{};
 }
@@ -145,7 +148,7 @@ void PermitStreamMux::StartWrite(const Write& write) {
 
 void PermitStreamMux::MarkBrokenLocked(Stream& stream) {
   stream.broken_ = true;
-  if (stream_.get() == &stream) stream_.reset();
+  if (stream_ == &stream) stream_ = nullptr;
 }
 
 bool PermitStreamMux::ReleaseLocked(Stream& stream) {

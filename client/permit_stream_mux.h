@@ -30,6 +30,7 @@
 #include <set>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -87,9 +88,11 @@ class PermitStreamMux {
   ServerRpcs& rpcs_;
   const Clock& clock_;
   absl::Mutex mu_;
-  // The open stream, null once it broke. Shared with the reactor, which
-  // drops its own reference in OnDone.
-  std::shared_ptr<Stream> stream_ ABSL_GUARDED_BY(mu_);
+  // The open stream, null once it broke.
+  Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // Every stream not yet freed (the open one, and those that ended since
+  // the last one opened): freed when the next opens, or by the destructor.
+  std::vector<std::unique_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   // Calls of the current stream not yet answered, by id; to_write_ holds
   // the ids not yet written (an id no longer in calls_ is skipped).
