@@ -57,9 +57,9 @@ LeaseManager::LeaseManager(ServerRpcs& rpcs, const Clock& clock, Leases leases,
                            Fetch fetch)
     : rpcs_(rpcs),
       clock_(clock),
-      leases_(std::move(leases)),
+      leases_(leases.begin(), leases.end()),
       fetch_(std::move(fetch)),
-      sweep_every_(SweepPeriod(leases_)) {
+      sweep_every_(SweepPeriod(leases)) {
   sweeper_ = std::thread([this] { SweepLoop(); });
 }
 
@@ -82,7 +82,7 @@ LeaseManager::~LeaseManager() {
 }
 
 bool LeaseManager::Covers(absl::string_view operation, uint32_t cost) const {
-  return cost == 1 && leases_.find(std::string(operation)) != leases_.end();
+  return cost == 1 && leases_.find(operation) != leases_.end();
 }
 
 int64_t LeaseManager::NextSize(const KeyLease& lease, absl::Time now) {

@@ -114,7 +114,8 @@ class LeaseManager {
 
   ServerRpcs& rpcs_;
   const Clock& clock_;
-  const Leases leases_;
+  // Transparent comparator: Covers looks an operation up without a copy.
+  const std::map<std::string, ClientOptions::Lease, std::less<>> leases_;
   const Fetch fetch_;
   const absl::Duration sweep_every_;
   absl::Mutex mu_;
