@@ -43,6 +43,16 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
     mu_->Await(absl::Condition(&Annotated<Predicate>::Eval, &annotated));
     Acquire(mu_);
   }
+  // Runs `f` with the mutex released, then takes it back (for a slow step,
+  // such as a system call, in the middle of a locked section).
+  template <typename F>
+  void WhileUnlocked(F f) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    Release(mu_);
+    mu_->Unlock();
+    f();
+    mu_->Lock();
+    Acquire(mu_);
+  }
   template <typename Predicate>
   bool AwaitWithTimeout(Predicate predicate, absl::Duration timeout) {
     Release(mu_);

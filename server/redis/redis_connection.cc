@@ -205,6 +205,27 @@ absl::StatusOr<ReplyPtr> RedisConnection::Command(
   return reply;
 }
 
+absl::Status RedisConnection::Feed(absl::string_view bytes) {
+  if (redisReaderFeed(context_->reader, bytes.data(), bytes.size()) != REDIS_OK) {
+    return ParseError();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ReplyPtr> RedisConnection::NextReply() {
+  void* reply = nullptr;
+  if (redisReaderGetReply(context_->reader, &reply) != REDIS_OK) return ParseError();
+  return ReplyPtr(static_cast<redisReply*>(reply));
+}
+
+absl::Status RedisConnection::ParseError() const {
+  if (!refused_.empty()) {
+    return absl::DataLossError(absl::StrCat("redis: refused a reply: ", refused_));
+  }
+  return absl::DataLossError(
+      absl::StrCat("redis: unreadable reply: ", context_->reader->errstr));
+}
+
 absl::string_view RedisConnection::ErrorText(const redisReply& reply) {
   if (reply.str == nullptr) return "";
   return absl::string_view(reply.str, reply.len);
@@ -212,9 +233,7 @@ absl::string_view RedisConnection::ErrorText(const redisReply& reply) {
 
 absl::Status RedisConnection::IoError() const {
   const redisContext* c = context_.get();
-  if (!refused_.empty()) {
-    return absl::DataLossError(absl::StrCat("redis: refused a reply: ", refused_));
-  }
+  if (!refused_.empty()) return ParseError();
   if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
     return absl::DeadlineExceededError("redis: timed out");
   }

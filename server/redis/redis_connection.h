@@ -1,14 +1,19 @@
-// One blocking hiredis connection, owned by exactly one thread (a
-// RedisExecutor worker). Commands are appended to the output buffer and sent together by
-// the first Read(), so a caller pipelines by appending many then reading
-// their replies in order.
+// One hiredis connection. Two ways to use it:
+//  - blocking, from one thread: commands are appended to the output buffer
+//    and sent together by the first Read(), so a caller pipelines by
+//    appending many then reading their replies in order (the handshake,
+//    SCRIPT LOAD, the CLI's and the tests' own commands);
+//  - as a live pipe (RedisLink): other threads write RESP straight to fd()
+//    while the one thread that owns the connection receives bytes, Feed()s
+//    them and takes complete replies with NextReply().
 //
 // Errors: UNAVAILABLE for connect/I/O failures, a closed connection and a
 // refused handshake (the message says why: "NOAUTH ..." with a hint to set
 // the password, "WRONGPASS ..."), DEADLINE_EXCEEDED when a read or write
 // times out. After any I/O error the
 // connection is broken (replies would be out of step): discard it.
-// Thread safety: none; confine to one thread.
+// Thread safety: none beyond fd() being readable by any thread; everything
+// else belongs to one thread.
 #ifndef CROSSBRIDGE_SERVER_REDIS_REDIS_CONNECTION_H_
 #define CROSSBRIDGE_SERVER_REDIS_REDIS_CONNECTION_H_
 
@@ -82,6 +87,17 @@ class RedisConnection {
   // Append + Read, turning an error reply into UNAVAILABLE with its text.
   absl::StatusOr<ReplyPtr> Command(absl::Span<const absl::string_view> args);
 
+  // The socket. Writing to it from another thread is safe while nothing
+  // is Append()ed: hiredis's own output buffer is then empty.
+  int fd() const { return context_->fd; }
+
+  // Hands bytes received on fd() to the reply parser.
+  absl::Status Feed(absl::string_view bytes);
+  // The next complete reply among the bytes fed so far; nullptr if none is
+  // complete yet. A malformed or refused reply is DATA_LOSS and breaks the
+  // connection.
+  absl::StatusOr<ReplyPtr> NextReply();
+
   // The text of an error reply (REQUIRES: reply.type == REDIS_REPLY_ERROR).
   static absl::string_view ErrorText(const redisReply& reply);
 
@@ -89,6 +105,7 @@ class RedisConnection {
   explicit RedisConnection(ContextPtr context);
 
   absl::Status IoError() const;
+  absl::Status ParseError() const;
 
   ContextPtr context_;
   absl::Duration io_timeout_ = absl::ZeroDuration();  // last one set

@@ -275,5 +275,169 @@ TEST(RedisExecutorTest, ABatchIsSentAsOnePipelineAndAnsweredInOrder) {
   }
 }
 
+// Redis lost its scripts (SCRIPT FLUSH, a restart): the call that met
+// NOSCRIPT is sent once more as EVAL of the source, and gets that reply.
+TEST(RedisExecutorTest, NoscriptIsAnsweredBySendingTheCallAgainAsEval) {
+  TcpListener listener;
+  ASSERT_TRUE(listener.Open().ok());
+  std::vector<std::string> eval;
+  std::thread fake([&] {
+    const int fd = accept(listener.fd(), nullptr, nullptr);
+    if (fd < 0) return;
+    FakeRedisPeer peer(fd);
+    while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
+      const std::string& verb = (*cmd)[0];
+      if (peer.AnswerHandshake(verb)) {
+        continue;
+      } else if (verb == "EVALSHA") {
+        peer.Write("-NOSCRIPT No matching script. Please use EVAL.\r\n");
+      } else if (verb == "EVAL") {
+        eval = *cmd;
+        peer.Write(":7\r\n");
+        return;
+      }
+    }
+  });
+
+  RedisExecutor executor(FakeConfig(listener.port()), RealClock::Get());
+  const ScriptExecutor::Script script = executor.Register("return 7");
+  ASSERT_TRUE(StartAndConnect(executor));
+
+  absl::Mutex mu;
+  std::optional<int64_t> reply;
+  bool answered = false;
+  executor.Eval(script, "k", {"a"}, [&](absl::StatusOr<ReplyPtr> r) {
+    MutexLock lock(&mu);
+    answered = true;
+    if (r.ok() && (*r)->type == REDIS_REPLY_INTEGER) reply = (*r)->integer;
+  });
+  {
+    MutexLock lock(&mu);
+    ASSERT_TRUE(lock.AwaitWithTimeout(
+        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return answered; }, absl::Seconds(5)));
+    EXPECT_EQ(reply, 7);
+  }
+  fake.join();
+  EXPECT_EQ(eval, (std::vector<std::string>{"EVAL", "return 7", "1", "k", "a"}));
+}
+
+// Calls far larger than the socket buffers, while the peer reads nothing:
+// Eval never blocks (the link's thread sends the rest when the socket
+// drains), and once the peer reads, every call gets its own reply.
+TEST(RedisExecutorTest, BytesRedisCannotTakeYetAreSentWhenItReadsAgain) {
+  constexpr int kCalls = 64;
+  const std::string big(256 << 10, 'x');  // 64 x 256 KiB = 16 MiB
+  TcpListener listener;
+  ASSERT_TRUE(listener.Open().ok());
+  absl::Mutex go_mu;
+  bool go = false;
+  std::atomic<bool> read_before_go{false};
+  std::thread fake([&] {
+    const int fd = accept(listener.fd(), nullptr, nullptr);
+    if (fd < 0) return;
+    FakeRedisPeer peer(fd);
+    int evals = 0;
+    while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
+      const std::string& verb = (*cmd)[0];
+      if (peer.AnswerHandshake(verb)) continue;
+      if (verb != "EVALSHA") continue;
+      if (evals == 0) {
+        // Stops reading until every Eval has returned (or 5 s, which
+        // would mean an Eval blocked on the socket).
+        MutexLock lock(&go_mu);
+        if (!lock.AwaitWithTimeout([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return go; },
+                                   absl::Seconds(5))) {
+          read_before_go = true;
+        }
+      }
+      peer.Write(absl::StrCat(":", evals++, "\r\n"));
+      if (evals == kCalls) return;
+    }
+  });
+
+  RedisStorageConfig config = FakeConfig(listener.port());
+  config.timeout = absl::Seconds(20);
+  RedisExecutor executor(config, RealClock::Get());
+  const ScriptExecutor::Script script = executor.Register("return 1");
+  ASSERT_TRUE(StartAndConnect(executor));
+
+  absl::Mutex mu;
+  std::vector<int64_t> replies(kCalls, -1);
+  int answered = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    executor.Eval(script, "k", {big}, [&, i](absl::StatusOr<ReplyPtr> r) {
+      MutexLock lock(&mu);
+      ++answered;
+      if (r.ok() && (*r)->type == REDIS_REPLY_INTEGER) replies[i] = (*r)->integer;
+    });
+  }
+  {
+    MutexLock lock(&go_mu);
+    go = true;
+  }
+  {
+    MutexLock lock(&mu);
+    ASSERT_TRUE(lock.AwaitWithTimeout(
+        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return answered == kCalls; },
+        absl::Seconds(30)))
+        << answered << " of " << kCalls << " answered";
+  }
+  fake.join();
+  EXPECT_FALSE(read_before_go) << "an Eval blocked until the peer read";
+  std::vector<int64_t> expected(kCalls);
+  for (int i = 0; i < kCalls; ++i) expected[i] = i;
+  EXPECT_EQ(replies, expected);
+  EXPECT_EQ(executor.stats().sent_unanswered, 0u);
+}
+
+// A peer that accepts and then reads nothing (a hung Redis with full
+// buffers): every call fails DEADLINE_EXCEEDED, those Redis never took
+// counted as timed out in the queue, the rest as sent but unanswered.
+TEST(RedisExecutorTest, ARedisThatStopsReadingFailsEveryCallByItsDeadline) {
+  constexpr size_t kCalls = 64;
+  const std::string big(256 << 10, 'x');
+  TcpListener listener;
+  ASSERT_TRUE(listener.Open().ok());
+  absl::Mutex done_mu;
+  bool done = false;
+  std::thread fake([&] {
+    const int fd = accept(listener.fd(), nullptr, nullptr);
+    if (fd < 0) return;
+    FakeRedisPeer peer(fd);
+    while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
+      if (peer.AnswerHandshake((*cmd)[0])) continue;
+      // The first call: read no more until the test is over.
+      MutexLock lock(&done_mu);
+      lock.AwaitWithTimeout([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return done; },
+                            absl::Seconds(20));
+      return;
+    }
+  });
+
+  RedisStorageConfig config = FakeConfig(listener.port());
+  config.timeout = absl::Milliseconds(300);
+  RedisExecutor executor(config, RealClock::Get());
+  const ScriptExecutor::Script script = executor.Register("return 1");
+  ASSERT_TRUE(StartAndConnect(executor));
+
+  Outcomes outcomes(kCalls);
+  for (size_t i = 0; i < kCalls; ++i) executor.Eval(script, "k", {big}, outcomes.For(i));
+  EXPECT_TRUE(outcomes.AllAnswered(absl::Seconds(10)))
+      << outcomes.calls() << " of " << kCalls << " answered";
+  {
+    MutexLock lock(&done_mu);
+    done = true;
+  }
+  fake.join();
+  for (size_t i = 0; i < kCalls; ++i) {
+    EXPECT_THAT(outcomes.result(i), StatusIs(absl::StatusCode::kDeadlineExceeded))
+        << "call " << i;
+  }
+  const RedisExecutor::Stats stats = executor.stats();
+  EXPECT_GT(stats.timed_out_queued, 0u);
+  EXPECT_GT(stats.sent_unanswered, 0u);
+  EXPECT_EQ(stats.timed_out_queued + stats.sent_unanswered, kCalls);
+}
+
 }  // namespace
 }  // namespace crossbridge
