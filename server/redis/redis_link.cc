@@ -337,6 +337,14 @@ absl::Status RedisLink::Receive() {
       answered_.push_back(std::move(in_flight_.front()));
       in_flight_.pop_front();
     }
+    // Completing takes a while (each is a reactor's Finish): what callers
+    // left meanwhile goes out first, and callers send their own until this
+    // thread waits again.
+    if (sender_ == Sender::kNone && !out_.empty()) {
+      sender_ = Sender::kCaller;
+      SendLocked(lock, Sender::kCaller);
+    }
+    busy_ = false;
   }
   last_reply_at_ = executor_.clock_.MonotonicNow();
   for (size_t i = 0; i < answered_.size(); ++i) {
