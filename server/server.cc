@@ -184,6 +184,13 @@ class ServerImpl final : public Server {
     if (stores_.redis != nullptr) {
       grpc_health_.Set(kRedisHealthName, false);
       SetGate(AnyOperationDenies(config.runtime.rate_limiting));
+      // Before the port opens: a replica that served its first calls from
+      // the in-process fallback while Redis was still connecting would
+      // admit a fresh local bucket's worth beyond the fleet-wide limit at
+      // every restart.
+      StartRedis();
+      stores_.redis->AwaitFirstAttempt(config.storage.redis.connect_timeout +
+                                       absl::Seconds(1));
     }
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || port_ == 0) {
@@ -205,7 +212,6 @@ class ServerImpl final : public Server {
       metrics_endpoint_ = *std::move(endpoint);
     }
     StartDependencyHealth();
-    if (stores_.redis != nullptr) StartRedis();
     Logger("server")->info(
         "serving on {} (port {}, {}), store {}, metrics {}, health listener {}",
         config.server.listen_address, port_, tls_ != nullptr ? "TLS" : "plaintext",

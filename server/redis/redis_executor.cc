@@ -109,6 +109,16 @@ void RedisExecutor::EvalBatch(absl::Span<BatchCall> calls) {
   for (RedisCall& call : pending) call.done(why);
 }
 
+bool RedisExecutor::AwaitFirstAttempt(absl::Duration timeout) {
+  MutexLock lock(&state_mu_);
+  lock.AwaitWithTimeout(
+      [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return ever_connected_ || !last_error_.empty();
+      },
+      timeout);
+  return reachable();
+}
+
 std::string RedisExecutor::last_error() const {
   MutexLock lock(&state_mu_);
   return last_error_;

@@ -98,6 +98,9 @@ class RedisExecutor final : public ScriptExecutor {
 
   // Starts the links, which connect at once. Call once, before Eval.
   void Start(HealthListener listener);
+  // Waits until the first connection attempt has ended either way (or
+  // `timeout`); true if Redis is reachable then.
+  bool AwaitFirstAttempt(absl::Duration timeout);
 
   void Eval(Script script, absl::string_view key, Args args,
             ReplyCallback done) override;

@@ -1,7 +1,10 @@
 // The fleet on one real Redis: several real crossbridge-server processes
 // share buckets exactly, and survive Redis dying and coming back.
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+
+#include <signal.h>
 
 #include <atomic>
 #include <map>
@@ -14,6 +17,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
+#include "crossbridge/v1/rate_limiter.grpc.pb.h"
 #include "tests/testing/permit_load.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/sanitizers.h"
@@ -116,6 +120,49 @@ TEST_F(RedisFleetTest, ThreeReplicasSixteenThreadsGrantExactlyTheCapacity) {
   std::multiset<uint32_t> expected;
   for (uint32_t r = 0; r < 100; ++r) expected.insert(r);
   EXPECT_EQ(remaining_when_allowed, expected);
+}
+
+// A replica that starts (a restart, a rollout) serves its first call from
+// Redis, not from a fresh in-process bucket: the server has Redis before it
+// says LISTENING (or its first attempt failed). Replica A empties op_local's
+// bucket; replica B's very first call, without waiting for its health, is
+// refused like the rest.
+TEST_F(RedisFleetTest, AReplicaJustStartedTakesItsFirstPermitFromRedis) {
+  StartServers(1);
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<Permit> p = clients_[0]->AcquirePermit("op_local", "rollout");
+    ASSERT_THAT(p, IsOk());
+    ASSERT_TRUE(p->allowed) << i;
+  }
+  // Redis hung for 0.5 s (within B's 3 s connect_timeout) while B starts:
+  // B's first connection completes only well after its port could open.
+  redis_->Signal(SIGSTOP);
+  std::thread busy([&] {
+    absl::SleepFor(absl::Milliseconds(500));
+    redis_->Signal(SIGCONT);
+  });
+  const std::string config = absl::StrReplaceAll(
+      FleetConfig(*redis_), {{absl::StrCat("connect_timeout_seconds: ", 0.1 * kSlowdown),
+                              "connect_timeout_seconds: 3"}});
+  ASSERT_NE(config, FleetConfig(*redis_));
+  absl::StatusOr<ServerProcess> fresh = ServerProcess::Start(config);
+  if (!fresh.ok()) busy.join();
+  ASSERT_THAT(fresh, IsOk());
+  // A bare stub: its first call goes out as soon as the channel connects.
+  std::unique_ptr<v1::RateLimiter::Stub> stub = v1::RateLimiter::NewStub(
+      grpc::CreateChannel(fresh->address(), grpc::InsecureChannelCredentials()));
+  v1::AcquirePermitRequest request;
+  request.set_operation("op_local");
+  request.set_key("rollout");
+  request.set_cost(1);
+  v1::AcquirePermitResponse first;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  const grpc::Status status = stub->AcquirePermit(&context, request, &first);
+  busy.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(first.allowed()) << "remaining " << first.remaining();
+  EXPECT_EQ(first.remaining(), 0u);
 }
 
 TEST_F(RedisFleetTest, RedisKilledUnderLoadThenRestarted) {
