@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -92,6 +93,23 @@ class FakeRedisPeer {
   std::string buf_;
 };
 
+// Serves `listener`'s first connection on a thread of its own: answers the
+// handshake (PING, SCRIPT LOAD) and hands every other command to
+// `on_command`, which answers through the peer and returns false to close
+// the connection.
+using OnCommand = std::function<bool(FakeRedisPeer&, const std::vector<std::string>&)>;
+std::thread ServeFake(TcpListener& listener, OnCommand on_command) {
+  return std::thread([&listener, on_command = std::move(on_command)] {
+    const int fd = accept(listener.fd(), nullptr, nullptr);
+    if (fd < 0) return;
+    FakeRedisPeer peer(fd);
+    while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
+      if (peer.AnswerHandshake((*cmd)[0])) continue;
+      if (!on_command(peer, *cmd)) return;
+    }
+  });
+}
+
 RedisStorageConfig FakeConfig(int port) {
   RedisStorageConfig c;
   c.host = "127.0.0.1";
@@ -165,25 +183,19 @@ TEST(RedisExecutorTest, ACallSetAsideByNoscriptIsAnsweredWhenTheConnectionDrops)
   TcpListener listener;
   ASSERT_TRUE(listener.Open().ok());
   std::atomic<bool> second_batch_seen{false};
-  std::thread fake([&] {
-    const int fd = accept(listener.fd(), nullptr, nullptr);
-    if (fd < 0) return;
-    FakeRedisPeer peer(fd);
-    int evals = 0;
-    while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
-      const std::string& verb = (*cmd)[0];
-      if (peer.AnswerHandshake(verb)) {
-        continue;
-      } else if (verb == "EVALSHA" && ++evals == 1) {
-        // Held while the test queues two more, so they go as one batch.
-        absl::SleepFor(absl::Milliseconds(300));
-        peer.Write(":1\r\n");
-      } else if (verb == "EVALSHA" && evals == 3) {
-        second_batch_seen = true;
-        peer.Write("-NOSCRIPT No matching script. Please use EVAL.\r\n");
-        return;  // closes before the third reply
-      }
+  int evals = 0;
+  std::thread fake = ServeFake(listener, [&](FakeRedisPeer& peer,
+                                             const std::vector<std::string>& cmd) {
+    if (cmd[0] == "EVALSHA" && ++evals == 1) {
+      // Held while the test sends two more.
+      absl::SleepFor(absl::Milliseconds(300));
+      peer.Write(":1\r\n");
+    } else if (cmd[0] == "EVALSHA" && evals == 3) {
+      second_batch_seen = true;
+      peer.Write("-NOSCRIPT No matching script. Please use EVAL.\r\n");
+      return false;  // closes before the third reply
     }
+    return true;
   });
 
   RedisExecutor executor(FakeConfig(listener.port()), RealClock::Get());
@@ -215,22 +227,13 @@ TEST(RedisExecutorTest, ABatchIsSentAsOnePipelineAndAnsweredInOrder) {
   TcpListener listener;
   ASSERT_TRUE(listener.Open().ok());
   std::vector<std::vector<std::string>> evals;
-  std::thread fake([&] {
-    const int fd = accept(listener.fd(), nullptr, nullptr);
-    if (fd < 0) return;
-    FakeRedisPeer peer(fd);
-    while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
-      const std::string& verb = (*cmd)[0];
-      if (peer.AnswerHandshake(verb)) {
-        continue;
-      } else if (verb == "EVALSHA") {
-        evals.push_back(*cmd);
-        if (evals.size() == 3) {
-          peer.Write(":1\r\n:2\r\n:3\r\n");
-          return;
-        }
-      }
-    }
+  std::thread fake = ServeFake(listener, [&](FakeRedisPeer& peer,
+                                             const std::vector<std::string>& cmd) {
+    if (cmd[0] != "EVALSHA") return true;
+    evals.push_back(cmd);
+    if (evals.size() < 3) return true;
+    peer.Write(":1\r\n:2\r\n:3\r\n");
+    return false;
   });
 
   RedisExecutor executor(FakeConfig(listener.port()), RealClock::Get());
@@ -281,22 +284,16 @@ TEST(RedisExecutorTest, NoscriptIsAnsweredBySendingTheCallAgainAsEval) {
   TcpListener listener;
   ASSERT_TRUE(listener.Open().ok());
   std::vector<std::string> eval;
-  std::thread fake([&] {
-    const int fd = accept(listener.fd(), nullptr, nullptr);
-    if (fd < 0) return;
-    FakeRedisPeer peer(fd);
-    while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
-      const std::string& verb = (*cmd)[0];
-      if (peer.AnswerHandshake(verb)) {
-        continue;
-      } else if (verb == "EVALSHA") {
-        peer.Write("-NOSCRIPT No matching script. Please use EVAL.\r\n");
-      } else if (verb == "EVAL") {
-        eval = *cmd;
-        peer.Write(":7\r\n");
-        return;
-      }
+  std::thread fake = ServeFake(listener, [&](FakeRedisPeer& peer,
+                                             const std::vector<std::string>& cmd) {
+    if (cmd[0] == "EVALSHA") {
+      peer.Write("-NOSCRIPT No matching script. Please use EVAL.\r\n");
+    } else if (cmd[0] == "EVAL") {
+      eval = cmd;
+      peer.Write(":7\r\n");
+      return false;
     }
+    return true;
   });
 
   RedisExecutor executor(FakeConfig(listener.port()), RealClock::Get());
@@ -332,27 +329,21 @@ TEST(RedisExecutorTest, BytesRedisCannotTakeYetAreSentWhenItReadsAgain) {
   absl::Mutex go_mu;
   bool go = false;
   std::atomic<bool> read_before_go{false};
-  std::thread fake([&] {
-    const int fd = accept(listener.fd(), nullptr, nullptr);
-    if (fd < 0) return;
-    FakeRedisPeer peer(fd);
-    int evals = 0;
-    while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
-      const std::string& verb = (*cmd)[0];
-      if (peer.AnswerHandshake(verb)) continue;
-      if (verb != "EVALSHA") continue;
-      if (evals == 0) {
-        // Stops reading until every Eval has returned (or 5 s, which
-        // would mean an Eval blocked on the socket).
-        MutexLock lock(&go_mu);
-        if (!lock.AwaitWithTimeout([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return go; },
-                                   absl::Seconds(5))) {
-          read_before_go = true;
-        }
+  int evals = 0;
+  std::thread fake = ServeFake(listener, [&](FakeRedisPeer& peer,
+                                             const std::vector<std::string>& cmd) {
+    if (cmd[0] != "EVALSHA") return true;
+    if (evals == 0) {
+      // Stops reading until every Eval has returned (or 5 s, which would
+      // mean an Eval blocked on the socket).
+      MutexLock lock(&go_mu);
+      if (!lock.AwaitWithTimeout([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return go; },
+                                 absl::Seconds(5))) {
+        read_before_go = true;
       }
-      peer.Write(absl::StrCat(":", evals++, "\r\n"));
-      if (evals == kCalls) return;
     }
+    peer.Write(absl::StrCat(":", evals++, "\r\n"));
+    return evals < kCalls;
   });
 
   RedisStorageConfig config = FakeConfig(listener.port());
@@ -400,18 +391,12 @@ TEST(RedisExecutorTest, ARedisThatStopsReadingFailsEveryCallByItsDeadline) {
   ASSERT_TRUE(listener.Open().ok());
   absl::Mutex done_mu;
   bool done = false;
-  std::thread fake([&] {
-    const int fd = accept(listener.fd(), nullptr, nullptr);
-    if (fd < 0) return;
-    FakeRedisPeer peer(fd);
-    while (std::optional<std::vector<std::string>> cmd = peer.ReadCommand()) {
-      if (peer.AnswerHandshake((*cmd)[0])) continue;
-      // The first call: read no more until the test is over.
-      MutexLock lock(&done_mu);
-      lock.AwaitWithTimeout([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return done; },
-                            absl::Seconds(20));
-      return;
-    }
+  std::thread fake = ServeFake(listener, [&](FakeRedisPeer&, const std::vector<std::string>&) {
+    // The first call: read no more until the test is over.
+    MutexLock lock(&done_mu);
+    lock.AwaitWithTimeout([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return done; },
+                          absl::Seconds(20));
+    return false;
   });
 
   RedisStorageConfig config = FakeConfig(listener.port());
