@@ -1,10 +1,11 @@
 // One connection of a RedisExecutor and the thread that keeps it.
 //
 // The path of a call, with no thread in between: the caller's thread (a
-// gRPC thread) appends the call's RESP command to the link's output and,
-// unless another thread is already sending, sends it on the socket itself
-// (non-blocking; whatever others append meanwhile goes out in the same
-// loop, so concurrent calls coalesce into one write). The link's own thread
+// gRPC thread) appends the call's RESP command to the link's output and
+// sends it on the socket itself (non-blocking), unless another thread is
+// sending already or the link's thread is awake and about to: then that
+// thread takes it along, so concurrent calls coalesce into one write.
+// The link's own thread
 // waits on the socket, parses replies as they arrive and completes each
 // call, in order, on that thread: the reply callback (a gRPC reactor's
 // Finish) runs there. When Redis stops taking bytes (a full socket buffer:
