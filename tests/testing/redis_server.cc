@@ -8,9 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <system_error>
 #include <utility>
 
@@ -48,6 +50,32 @@ std::string FindRedisServer() {
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return "";
+}
+
+// Whether 127.0.0.1:port can be bound now.
+bool CanBind(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+// For a cluster node: a port below the kernel's ephemeral range whose
+// cluster bus port (+10000) is free too.
+absl::StatusOr<int> ProbeFreeClusterPort() {
+  static std::atomic<uint32_t> counter{0};
+  std::minstd_rand rng(static_cast<uint32_t>(getpid()) * 7919u + counter++);
+  std::uniform_int_distribution<int> pick(20000, 31999);
+  for (int i = 0; i < 200; ++i) {
+    const int port = pick(rng);
+    if (CanBind(port) && CanBind(port + 10000)) return port;
+  }
+  return absl::UnavailableError("no free port pair (p, p + 10000) in 20000..41999");
 }
 
 // A port that was free a moment ago: bind 127.0.0.1:0, read it, close.
@@ -161,7 +189,7 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(
       new RedisServer(std::move(binary), options, dir_template));
   absl::Status last;
   for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
-    absl::StatusOr<int> port = ProbeFreePort();
+    absl::StatusOr<int> port = options.cluster ? ProbeFreeClusterPort() : ProbeFreePort();
     if (!port.ok()) return port.status();
     last = server->Launch(*port);
     if (last.ok()) return server;
@@ -198,6 +226,10 @@ absl::Status RedisServer::Launch(int port) {
   if (!options_.password.empty()) {
     argv.push_back("--requirepass");
     argv.push_back(options_.password);
+  }
+  if (options_.cluster) {
+    argv.insert(argv.end(), {"--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
+                             "--cluster-config-file", "nodes.conf"});
   }
   for (const std::string& a : options_.extra_args) argv.push_back(a);
 

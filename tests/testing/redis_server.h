@@ -30,6 +30,11 @@ struct RedisServerOptions {
   std::string password;
   // Appended to the redis-server command line, e.g. {"--maxmemory", "1mb"}.
   std::vector<std::string> extra_args;
+  // A Redis Cluster node (--cluster-enabled yes, cluster-node-timeout
+  // 1000 ms, nodes.conf in its own directory, so Restart() rejoins with the
+  // same node ID). Its port and the cluster bus port (port + 10000) were
+  // both free when it started. RedisCluster joins such nodes.
+  bool cluster = false;
 };
 
 class RedisServer {
