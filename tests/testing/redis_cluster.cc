@@ -106,6 +106,17 @@ absl::Status RedisCluster::WaitUntilStable(absl::Duration timeout) {
         why = absl::StrCat("node ", node->port(), " is not cluster_state:ok");
         break;
       }
+      absl::StatusOr<ReplyPtr> replication = Run(node->port(), {"INFO", "replication"});
+      if (!replication.ok() || (*replication)->type != REDIS_REPLY_STRING) {
+        why = absl::StrCat("node ", node->port(), " answers no INFO replication");
+        break;
+      }
+      const absl::string_view repl((*replication)->str, (*replication)->len);
+      if (absl::StrContains(repl, "role:slave") &&
+          !absl::StrContains(repl, "master_link_status:up")) {
+        why = absl::StrCat("replica ", node->port(), " is not in sync with its master");
+        break;
+      }
       absl::StatusOr<std::vector<int>> owners = SlotOwners(node->port());
       if (!owners.ok()) {
         why = absl::StrCat("node ", node->port(), ": ", owners.status().message());
@@ -115,6 +126,14 @@ absl::Status RedisCluster::WaitUntilStable(absl::Duration timeout) {
         why = absl::StrCat("node ", node->port(), " sees other slot owners");
         break;
       }
+      for (int port : *owners) {
+        std::optional<size_t> owner = IndexOfPort(port);
+        if (!owner || !nodes_[*owner]->running()) {
+          why = absl::StrCat("a slot is still served by port ", port, ", which is down");
+          break;
+        }
+      }
+      if (!why.empty()) break;
       agreed = *std::move(owners);
     }
     if (why.empty()) return absl::OkStatus();

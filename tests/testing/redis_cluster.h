@@ -1,8 +1,8 @@
 // A real Redis Cluster on loopback for tests: `masters` masters with one
 // replica each (6 redis-server processes for 3), joined by `redis-cli
 // --cluster create ... --cluster-replicas 1 --cluster-yes`, every node with
-// cluster-node-timeout 1000 ms. Start returns once every node says
-// cluster_state:ok and all of them agree on who serves each slot.
+// cluster-node-timeout 1000 ms. Start returns once the cluster is stable
+// (WaitUntilStable), so a master killed from then on fails over.
 //
 //   auto cluster = RedisCluster::Start();
 //   Client config: storage.redis_cluster.nodes = (*cluster)->seeds()
@@ -42,8 +42,9 @@ class RedisCluster {
   // node that answers CLUSTER SLOTS says.
   absl::StatusOr<size_t> MasterOf(int slot);
 
-  // Waits until every live node says cluster_state:ok and they agree on
-  // every slot's master (after a failover or a reshard).
+  // Waits until every live node says cluster_state:ok, they agree on every
+  // slot's master, every such master is running and every live replica is
+  // in sync with its master (after the start, a failover or a reshard).
   absl::Status WaitUntilStable(absl::Duration timeout);
 
   // Runs redis-cli with `args` (e.g. {"--cluster", "reshard", ...}), up to

@@ -228,8 +228,11 @@ absl::Status RedisServer::Launch(int port) {
     argv.push_back(options_.password);
   }
   if (options_.cluster) {
+    // A replica must have synced once to be able to take over: no 5 s
+    // wait before a diskless sync.
     argv.insert(argv.end(), {"--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
-                             "--cluster-config-file", "nodes.conf"});
+                             "--cluster-config-file", "nodes.conf",
+                             "--repl-diskless-sync-delay", "0"});
   }
   for (const std::string& a : options_.extra_args) argv.push_back(a);
 
