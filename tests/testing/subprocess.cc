@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,6 +76,7 @@ absl::StatusOr<ChildProcess> ChildProcess::Spawn(
   envp.push_back(nullptr);
   const char* dir = working_dir.empty() ? nullptr : working_dir.c_str();
 
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     int saved = errno;
@@ -83,6 +85,11 @@ absl::StatusOr<ChildProcess> ChildProcess::Spawn(
   }
   if (pid == 0) {
     // Only async-signal-safe calls from here to exec.
+    // Dies with the test (killed by ctest's timeout, crashed): no server or
+    // redis-server outlives the run. (The signal comes when the forking
+    // thread ends: long-lived children are spawned from the main thread.)
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(125);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -28,6 +28,10 @@ namespace crossbridge::testing {
 // its pipe and block between calls; call Poll() in long loops.
 //
 // The destructor SIGKILLs the child if it has not been reaped and reaps it.
+// The child also gets SIGKILL when the thread that spawned it ends
+// (PR_SET_PDEATHSIG), so a test that crashes or is killed by its timeout
+// leaves nothing running: spawn children that should outlive a helper
+// thread from the test's main thread.
 // Movable; a moved-from object owns no process.
 class ChildProcess {
  public:
