@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "common/clock.h"
 #include "common/mutex.h"
+#include "tests/testing/sanitizers.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/tcp_listener.h"
 
@@ -400,14 +401,16 @@ TEST(RedisExecutorTest, ARedisThatStopsReadingFailsEveryCallByItsDeadline) {
   });
 
   RedisStorageConfig config = FakeConfig(listener.port());
-  config.timeout = absl::Milliseconds(300);
+  // Long enough for all 64 Evals to be made before the first deadline
+  // (a call made after the drop would fail UNAVAILABLE at once instead).
+  config.timeout = absl::Seconds(1) * ::crossbridge::testing::kSlowdown;
   RedisExecutor executor(config, RealClock::Get());
   const ScriptExecutor::Script script = executor.Register("return 1");
   ASSERT_TRUE(StartAndConnect(executor));
 
   Outcomes outcomes(kCalls);
   for (size_t i = 0; i < kCalls; ++i) executor.Eval(script, "k", {big}, outcomes.For(i));
-  EXPECT_TRUE(outcomes.AllAnswered(absl::Seconds(10)))
+  EXPECT_TRUE(outcomes.AllAnswered(absl::Seconds(30)))
       << outcomes.calls() << " of " << kCalls << " answered";
   {
     MutexLock lock(&done_mu);
