@@ -98,7 +98,7 @@ struct RedisStorageConfig {
   // Name of an environment variable holding the password; when set (and the
   // variable is non-empty) it wins over a password in the URL.
   std::string password_env = "CROSSBRIDGE_REDIS_PASSWORD";
-  // Worker threads, each owning one connection and pipelining its queue.
+  // Connections (RedisLinks), each with one thread reading its replies.
   int connections = 2;
   // Budget of one store call, from enqueue to reply. A call that misses it
   // completes with DEADLINE_EXCEEDED and the operation's on_store_failure.
