@@ -3,8 +3,8 @@
 // (HealthReporter/ReportOutcome), shared by every replica through the store.
 //
 // Thread safety: all methods may be called concurrently from any thread.
-// Completion: `done` is called exactly once, inline (memory) or on a store
-// worker thread (Redis); it must not block. Store failure: UNAVAILABLE or
+// Completion: `done` is called exactly once, inline (memory) or on a
+// Redis connection's thread; it must not block. Store failure: UNAVAILABLE or
 // DEADLINE_EXCEEDED; the registry then counts locally.
 #ifndef CROSSBRIDGE_SERVER_HEALTH_OUTCOME_STORE_H_
 #define CROSSBRIDGE_SERVER_HEALTH_OUTCOME_STORE_H_

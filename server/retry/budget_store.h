@@ -5,7 +5,7 @@
 // never seen starts full.
 //
 // Thread safety: any thread. Completion: `done` exactly once, inline or on a
-// store worker thread; it must not block. Store failure (the caller then
+// Redis connection's thread; it must not block. Store failure (the caller then
 // uses its in-process fallback): UNAVAILABLE (no connection, a Redis error,
 // a corrupt budget value, which the script resets to empty), DEADLINE_EXCEEDED,
 // or DATA_LOSS for a malformed reply.

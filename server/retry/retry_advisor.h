@@ -6,7 +6,7 @@
 // policies current when it started (Apply swaps them).
 // Metrics: each decision is counted by policy and reason; the last budget
 // value seen is kept per policy for crossbridge_retry_budget_tokens.
-// Completion: `done` exactly once, inline or on a store worker thread.
+// Completion: `done` exactly once, inline or on a Redis connection's thread.
 // Errors (messages name the request field): NotFound for an unknown policy
 // or dependency. A store failure never fails a decision: the budget falls
 // back to this replica's in-process budget until the store answers again.

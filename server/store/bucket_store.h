@@ -3,7 +3,7 @@
 //
 // Thread safety: Acquire may be called from any thread concurrently.
 // Completion: `done` is called exactly once, either inline (memory store) or
-// on a store worker thread (Redis); it must not block. On store failure it
+// on a Redis connection's thread; it must not block. On store failure it
 // receives a non-OK status (UNAVAILABLE for I/O and Redis errors,
 // DEADLINE_EXCEEDED for a timeout, DATA_LOSS for a malformed reply,
 // RESOURCE_EXHAUSTED when the memory store is at its bound); the caller
