@@ -1,5 +1,8 @@
 #include "server/redis/cluster_slots.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -35,6 +38,23 @@ absl::Status Malformed(absl::string_view what) {
 
 bool IsInteger(const redisReply* r) { return r != nullptr && r->type == REDIS_REPLY_INTEGER; }
 
+// [host, port, id, ...] with a port in 1..65535.
+bool IsNode(const redisReply* r) {
+  return r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+         r->element[0] != nullptr && r->element[0]->type == REDIS_REPLY_STRING &&
+         IsInteger(r->element[1]) && r->element[1]->integer > 0 &&
+         r->element[1]->integer <= 65535;
+}
+
+// REQUIRES: IsNode(r). An unknown host ("" or "?") is `default_host`.
+ClusterNode NodeOf(const redisReply& r, absl::string_view default_host) {
+  ClusterNode node;
+  node.host.assign(r.element[0]->str, r.element[0]->len);
+  if (node.host.empty() || node.host == "?") node.host = std::string(default_host);
+  node.port = static_cast<int>(r.element[1]->integer);
+  return node;
+}
+
 }  // namespace
 
 int KeySlot(absl::string_view key) {
@@ -69,16 +89,20 @@ absl::StatusOr<SlotMap> SlotMap::FromClusterSlots(const redisReply& reply,
         last->integer >= kClusterSlots || first->integer > last->integer) {
       return Malformed(absl::StrCat(where, ": the slot range is not within 0..16383"));
     }
-    if (master == nullptr || master->type != REDIS_REPLY_ARRAY || master->elements < 2 ||
-        master->element[0] == nullptr || master->element[0]->type != REDIS_REPLY_STRING ||
-        !IsInteger(master->element[1]) || master->element[1]->integer <= 0 ||
-        master->element[1]->integer > 65535) {
+    if (!IsNode(master)) {
       return Malformed(absl::StrCat(where, ": the master is not [host, port, ...]"));
     }
-    ClusterNode node;
-    node.host.assign(master->element[0]->str, master->element[0]->len);
-    if (node.host.empty() || node.host == "?") node.host = std::string(default_host);
-    node.port = static_cast<int>(master->element[1]->integer);
+    const ClusterNode node = NodeOf(*master, default_host);
+    for (size_t r = 3; r < range->elements; ++r) {
+      const redisReply* replica = range->element[r];
+      if (!IsNode(replica)) {
+        return Malformed(absl::StrCat(where, ": replica ", r - 2, " is not [host, port, ...]"));
+      }
+      ClusterNode rn = NodeOf(*replica, default_host);
+      if (std::find(map.replicas_.begin(), map.replicas_.end(), rn) == map.replicas_.end()) {
+        map.replicas_.push_back(std::move(rn));
+      }
+    }
     uint16_t index = 0;
     while (index < map.masters_.size() && !(map.masters_[index] == node)) ++index;
     if (index == map.masters_.size()) map.masters_.push_back(node);

@@ -50,11 +50,15 @@ class SlotMap {
 
   // The masters, each once, in the order CLUSTER SLOTS first named them.
   const std::vector<ClusterNode>& masters() const { return masters_; }
+  // Their replicas, each once (a client keeps connections to them ready
+  // for a failover).
+  const std::vector<ClusterNode>& replicas() const { return replicas_; }
   // Index into masters() of the master serving `slot` (0..16383).
   int MasterOf(int slot) const { return owner_[slot]; }
 
  private:
   std::vector<ClusterNode> masters_;
+  std::vector<ClusterNode> replicas_;
   std::array<uint16_t, kClusterSlots> owner_{};
 };
 

@@ -95,6 +95,10 @@ TEST(SlotMapTest, ThreeRangesCoverEverySlot) {
   EXPECT_EQ(map->MasterOf(10922), 1);
   EXPECT_EQ(map->MasterOf(10923), 2);
   EXPECT_EQ(map->MasterOf(16383), 2);
+  // Range() gives each master a replica at port + 3.
+  EXPECT_EQ(map->replicas(), (std::vector<ClusterNode>{{"10.0.0.1", 7003},
+                                                       {"10.0.0.2", 7004},
+                                                       {"10.0.0.3", 7005}}));
 }
 
 TEST(SlotMapTest, AMasterWithSeveralRangesIsOneMaster) {
@@ -133,6 +137,8 @@ TEST(SlotMapTest, RepliesOfAnotherShapeAreDataLossNamingWhatIsWrong) {
       {Arr({Arr({Int(0), Int(16383), Arr({Str("h"), Int(70000)})})}), "entry 1: the master"},
       {Arr({Arr({Int(0), Int(16383), Str("h")})}), "entry 1: the master"},
       {Arr({Range(0, 100, "h", 1), Range(100, 16383, "h", 2)}), "slot 100 is in two ranges"},
+      {Arr({Arr({Int(0), Int(16383), Arr({Str("h"), Int(1)}), Str("r")})}),
+       "entry 1: replica 1 is not [host, port"},
   };
   for (const Case& c : cases) {
     ReplyPtr reply = Own(c.reply);
@@ -200,6 +206,7 @@ TEST_F(RealClusterTest, ThreeMastersServeEverySlot) {
   absl::StatusOr<SlotMap> map = SlotMap::FromClusterSlots(**slots, "127.0.0.1");
   ASSERT_THAT(map, IsOk());
   EXPECT_EQ(map->masters().size(), 3u);
+  EXPECT_EQ(map->replicas().size(), 3u);
   EXPECT_EQ(cluster_->size(), 6u);
 }
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <utility>
@@ -29,17 +30,24 @@ absl::StatusOr<ReplyPtr> Run(int port, const std::vector<absl::string_view>& arg
   return (*conn)->Command(args);
 }
 
-// Who serves each slot, by port, as the node on `port` sees it.
-absl::StatusOr<std::vector<int>> SlotOwners(int port) {
+// The cluster as the node on `port` sees it: who serves each slot (by
+// port) and how many replicas it lists.
+struct SlotView {
+  std::vector<int> owners;
+  size_t nodes = 0;  // masters and replicas listed
+};
+absl::StatusOr<SlotView> ViewFrom(int port) {
   absl::StatusOr<ReplyPtr> reply = Run(port, {"CLUSTER", "SLOTS"});
   if (!reply.ok()) return reply.status();
   absl::StatusOr<SlotMap> map = SlotMap::FromClusterSlots(**reply, kHost);
   if (!map.ok()) return map.status();
-  std::vector<int> owners(kClusterSlots);
+  SlotView view;
+  view.owners.resize(kClusterSlots);
   for (int slot = 0; slot < kClusterSlots; ++slot) {
-    owners[slot] = map->masters()[map->MasterOf(slot)].port;
+    view.owners[slot] = map->masters()[map->MasterOf(slot)].port;
   }
-  return owners;
+  view.nodes = map->masters().size() + map->replicas().size();
+  return view;
 }
 
 }  // namespace
@@ -79,14 +87,15 @@ absl::StatusOr<size_t> RedisCluster::MasterOf(int slot) {
   absl::Status last = absl::UnavailableError("no node is running");
   for (const auto& node : nodes_) {
     if (!node->running()) continue;
-    absl::StatusOr<std::vector<int>> owners = SlotOwners(node->port());
-    if (!owners.ok()) {
-      last = owners.status();
+    absl::StatusOr<SlotView> view = ViewFrom(node->port());
+    if (!view.ok()) {
+      last = view.status();
       continue;
     }
-    if (std::optional<size_t> i = IndexOfPort((*owners)[slot])) return *i;
+    const int port = view->owners[slot];
+    if (std::optional<size_t> i = IndexOfPort(port)) return *i;
     return absl::InternalError(
-        absl::StrCat("slot ", slot, " is served by port ", (*owners)[slot], ", not ours"));
+        absl::StrCat("slot ", slot, " is served by port ", port, ", not ours"));
   }
   return last;
 }
@@ -97,6 +106,8 @@ absl::Status RedisCluster::WaitUntilStable(absl::Duration timeout) {
   while (absl::Now() < deadline) {
     why.clear();
     std::optional<std::vector<int>> agreed;
+    size_t live = 0;
+    for (const auto& node : nodes_) live += node->running() ? 1 : 0;
     for (const auto& node : nodes_) {
       if (!node->running()) continue;
       absl::StatusOr<ReplyPtr> info = Run(node->port(), {"CLUSTER", "INFO"});
@@ -117,13 +128,24 @@ absl::Status RedisCluster::WaitUntilStable(absl::Duration timeout) {
         why = absl::StrCat("replica ", node->port(), " is not in sync with its master");
         break;
       }
-      absl::StatusOr<std::vector<int>> owners = SlotOwners(node->port());
-      if (!owners.ok()) {
-        why = absl::StrCat("node ", node->port(), ": ", owners.status().message());
+      absl::StatusOr<SlotView> view = ViewFrom(node->port());
+      if (!view.ok()) {
+        why = absl::StrCat("node ", node->port(), ": ", view.status().message());
         break;
       }
+      if (view->nodes != live) {
+        why = absl::StrCat("node ", node->port(), " lists ", view->nodes, " of the ", live,
+                           " live nodes as masters or replicas");
+        break;
+      }
+      std::vector<int>* owners = &view->owners;
       if (agreed && *agreed != *owners) {
         why = absl::StrCat("node ", node->port(), " sees other slot owners");
+        break;
+      }
+      if (absl::StrContains(repl, "role:master") &&
+          std::find(owners->begin(), owners->end(), node->port()) == owners->end()) {
+        why = absl::StrCat("node ", node->port(), " is a master of no slots (not yet a replica)");
         break;
       }
       for (int port : *owners) {

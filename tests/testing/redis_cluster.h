@@ -43,8 +43,9 @@ class RedisCluster {
   absl::StatusOr<size_t> MasterOf(int slot);
 
   // Waits until every live node says cluster_state:ok, they agree on every
-  // slot's master, every such master is running and every live replica is
-  // in sync with its master (after the start, a failover or a reshard).
+  // slot's master, every such master is running, every other live node is a
+  // replica in sync with its master (after the start, a failover or a
+  // reshard).
   absl::Status WaitUntilStable(absl::Duration timeout);
 
   // Runs redis-cli with `args` (e.g. {"--cluster", "reshard", ...}), up to
