@@ -66,16 +66,33 @@ void RedisExecutor::Eval(Script script, absl::string_view key, Args args,
 }
 
 void RedisExecutor::EvalBatch(absl::Span<BatchCall> calls) {
+  Submit(calls, clock_.MonotonicNow() + config_.timeout, /*asking=*/false);
+}
+
+void RedisExecutor::EvalAt(Script script, absl::string_view key, Args args,
+                           absl::Time deadline, bool asking, ReplyCallback done) {
+  BatchCall call{script, key, args, std::move(done)};
+  Submit(absl::MakeSpan(&call, 1), deadline, asking);
+}
+
+void RedisExecutor::Submit(absl::Span<BatchCall> calls, absl::Time deadline,
+                           bool asking) {
   if (calls.empty()) return;
   counters_.calls.fetch_add(calls.size(), std::memory_order_relaxed);
-  const absl::Time deadline = clock_.MonotonicNow() + config_.timeout;
-  std::vector<RedisCall> pending(calls.size());
-  for (size_t i = 0; i < calls.size(); ++i) {
-    BatchCall& c = calls[i];
+  std::vector<RedisCall> pending(calls.size() + (asking ? 1 : 0));
+  size_t next = 0;
+  if (asking) {
+    // Right before the call on the same connection: Redis Cluster's ASK.
+    RedisCall& a = pending[next++];
+    a.command = "*1\r\n$6\r\nASKING\r\n";
+    a.done = [](absl::StatusOr<ReplyPtr>) {};
+    a.deadline = deadline;
+  }
+  for (BatchCall& c : calls) {
     absl::InlinedVector<absl::string_view, 8> words = {"EVALSHA", shas_[c.script.index],
                                                        "1", c.key};
     words.insert(words.end(), c.args.begin(), c.args.end());
-    RedisCall& p = pending[i];
+    RedisCall& p = pending[next++];
     AppendRespCommand(p.command, words);
     p.done = std::move(c.done);
     p.deadline = deadline;
@@ -97,11 +114,11 @@ void RedisExecutor::EvalBatch(absl::Span<BatchCall> calls) {
   }
   absl::Status why;
   if (any_connected) {
-    counters_.failed_queue_full.fetch_add(pending.size(), std::memory_order_relaxed);
+    counters_.failed_queue_full.fetch_add(calls.size(), std::memory_order_relaxed);
     why = absl::UnavailableError(absl::StrCat("redis ", where_, ": every connection has ",
                                               kMaxInFlightPerLink, " calls waiting"));
   } else {
-    counters_.failed_unconnected.fetch_add(pending.size(), std::memory_order_relaxed);
+    counters_.failed_unconnected.fetch_add(calls.size(), std::memory_order_relaxed);
     const std::string last = last_error();
     why = absl::UnavailableError(absl::StrCat(
         "redis ", where_, " unreachable: ", last.empty() ? "not connected yet" : last));

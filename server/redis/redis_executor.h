@@ -105,6 +105,12 @@ class RedisExecutor final : public ScriptExecutor {
   void Eval(Script script, absl::string_view key, Args args,
             ReplyCallback done) override;
   void EvalBatch(absl::Span<BatchCall> calls) override;
+  // Eval with the caller's deadline instead of now + timeout; with `asking`
+  // the call goes right after an ASKING on the same connection (Redis
+  // Cluster's ASK redirect). For RedisClusterExecutor, which re-sends calls
+  // within their first deadline.
+  void EvalAt(Script script, absl::string_view key, Args args, absl::Time deadline,
+              bool asking, ReplyCallback done);
 
   // Whether at least one link holds a working connection.
   bool reachable() const { return connected_links_.load(std::memory_order_acquire) > 0; }
@@ -117,6 +123,8 @@ class RedisExecutor final : public ScriptExecutor {
 
  private:
   friend class RedisLink;
+
+  void Submit(absl::Span<BatchCall> calls, absl::Time deadline, bool asking);
 
   // A link joined the routing with a new connection.
   void OnLinkConnected(RedisLink& link);

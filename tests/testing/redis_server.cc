@@ -228,11 +228,13 @@ absl::Status RedisServer::Launch(int port) {
     argv.push_back(options_.password);
   }
   if (options_.cluster) {
-    // A replica must have synced once to be able to take over: no 5 s
-    // wait before a diskless sync.
+    // A replica must have synced once to be able to take over (no 5 s wait
+    // before a diskless sync), and CLUSTER SLOTS lists a replica only once
+    // its replication offset moved (the master's PINGs: every 1 s, not 10).
     argv.insert(argv.end(), {"--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
                              "--cluster-config-file", "nodes.conf",
-                             "--repl-diskless-sync-delay", "0"});
+                             "--repl-diskless-sync-delay", "0",
+                             "--repl-ping-replica-period", "1"});
   }
   for (const std::string& a : options_.extra_args) argv.push_back(a);
 

@@ -1,0 +1,294 @@
+#include "server/redis/redis_cluster_executor.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/mutex.h"
+#include "server/redis/redis_connection.h"
+
+namespace crossbridge {
+namespace {
+
+// How often the map is read again when nothing asks for it.
+constexpr absl::Duration kHealthyRefresh = absl::Seconds(5);
+constexpr absl::Duration kDegradedRefresh = absl::Milliseconds(500);
+
+}  // namespace
+
+// A call as Eval got it, kept (key and arguments copied) so it can be sent
+// again after a redirect.
+class RedisClusterExecutor::Call {
+ public:
+  Call(Script script, absl::string_view key, Args args, absl::Time deadline,
+       ReplyCallback done)
+      : script(script), key(key), args(args.begin(), args.end()),
+        deadline(deadline), done(std::move(done)) {
+    for (const std::string& a : this->args) views.push_back(a);
+  }
+
+  const Script script;
+  const std::string key;
+  const std::vector<std::string> args;
+  std::vector<absl::string_view> views;  // into args
+  const absl::Time deadline;
+  int redirects = 0;
+  ReplyCallback done;
+};
+
+RedisClusterExecutor::RedisClusterExecutor(const RedisStorageConfig& node_config,
+                                           std::vector<ClusterNode> seeds,
+                                           const Clock& clock,
+                                           LatencyHistogram* round_trips)
+    : node_config_(node_config),
+      seeds_(std::move(seeds)),
+      clock_(clock),
+      round_trips_(round_trips) {}
+
+RedisClusterExecutor::~RedisClusterExecutor() {
+  std::map<std::string, std::unique_ptr<RedisExecutor>> executors;
+  std::vector<std::unique_ptr<Call>> parked;
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (refresher_.joinable()) refresher_.join();
+  {
+    MutexLock lock(&mu_);
+    routing_.reset();
+    parked.swap(parked_);
+    executors.swap(executors_);
+  }
+  for (auto& call : parked) call->done(absl::UnavailableError("redis executor shutting down"));
+  // Their calls in flight fail now; Finished sees stopping_ and routes none.
+  executors.clear();
+}
+
+RedisClusterExecutor::Script RedisClusterExecutor::Register(const char* lua_source) {
+  scripts_.push_back(lua_source);
+  return Script{scripts_.size() - 1};
+}
+
+void RedisClusterExecutor::Start(HealthListener listener) {
+  listener_ = std::move(listener);
+  refresher_ = std::thread([this] { RefreshLoop(); });
+}
+
+bool RedisClusterExecutor::AwaitReady(absl::Duration timeout) {
+  MutexLock lock(&mu_);
+  return lock.AwaitWithTimeout(
+      [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return reported_ || stopping_; }, timeout) &&
+         reported_;
+}
+
+std::string RedisClusterExecutor::last_error() const {
+  MutexLock lock(&mu_);
+  return last_error_;
+}
+
+void RedisClusterExecutor::Eval(Script script, absl::string_view key, Args args,
+                                ReplyCallback done) {
+  Route(std::make_unique<Call>(script, key, args,
+                               clock_.MonotonicNow() + node_config_.timeout, std::move(done)),
+        nullptr, /*asking=*/false);
+}
+
+void RedisClusterExecutor::EvalBatch(absl::Span<BatchCall> calls) {
+  for (BatchCall& c : calls) Eval(c.script, c.key, c.args, std::move(c.done));
+}
+
+RedisExecutor& RedisClusterExecutor::ExecutorFor(const ClusterNode& node) {
+  std::unique_ptr<RedisExecutor>& slot = executors_[node.ToString()];
+  if (slot == nullptr) {
+    RedisStorageConfig config = node_config_;
+    config.host = node.host;
+    config.port = node.port;
+    config.db = 0;  // a cluster has only database 0
+    slot = std::make_unique<RedisExecutor>(config, clock_, round_trips_);
+    for (const char* source : scripts_) slot->Register(source);
+    slot->Start([this](bool reachable) {
+      if (!reachable) RequestRefresh();  // perhaps a failover
+      UpdateHealth();
+    });
+  }
+  return *slot;
+}
+
+void RedisClusterExecutor::Route(std::unique_ptr<Call> call, const ClusterNode* node,
+                                 bool asking) {
+  RedisExecutor* target = nullptr;
+  ClusterNode where;
+  absl::Status refused;
+  {
+    MutexLock lock(&mu_);
+    if (stopping_) {
+      refused = absl::UnavailableError("redis executor shutting down");
+    } else if (node != nullptr) {
+      target = &ExecutorFor(*node);
+      where = *node;
+    } else if (routing_ == nullptr) {
+      refused = absl::UnavailableError(absl::StrCat(
+          "redis cluster: no slot map yet",
+          last_error_.empty() ? "" : absl::StrCat(" (", last_error_, ")")));
+    } else {
+      const int master = routing_->map.MasterOf(KeySlot(call->key));
+      target = routing_->masters[master];
+      where = routing_->map.masters()[master];
+    }
+  }
+  if (target == nullptr) return call->done(refused);
+  Call* raw = call.get();
+  target->EvalAt(raw->script, raw->key, raw->views, raw->deadline, asking,
+                 [this, call = std::move(call), where](absl::StatusOr<ReplyPtr> reply) mutable {
+                   Finished(std::move(call), where, std::move(reply));
+                 });
+}
+
+void RedisClusterExecutor::Finished(std::unique_ptr<Call> call, const ClusterNode& from,
+                                    absl::StatusOr<ReplyPtr> reply) {
+  if (!reply.ok() && absl::IsUnavailable(reply.status())) {
+    absl::string_view text = reply.status().message();
+    if (absl::ConsumePrefix(&text, "redis: ")) {
+      const bool in_time = clock_.MonotonicNow() < call->deadline &&
+                           call->redirects < kMaxRedirects;
+      if (std::optional<Redirect> redirect = ParseRedirect(text)) {
+        if (in_time) {
+          ++call->redirects;
+          if (redirect->node.host.empty()) redirect->node.host = from.host;
+          const bool ask = redirect->kind == Redirect::Kind::kAsk;
+          if (!ask) RequestRefresh();
+          return Route(std::move(call), &redirect->node, ask);
+        }
+      } else if (absl::StartsWith(text, "TRYAGAIN") || absl::StartsWith(text, "CLUSTERDOWN")) {
+        if (in_time) {
+          ++call->redirects;
+          MutexLock lock(&mu_);
+          if (!stopping_) {
+            parked_.push_back(std::move(call));
+            refresh_requested_ = true;
+            return;
+          }
+        }
+      }
+    } else {
+      RequestRefresh();  // a node unreachable: perhaps a failover
+    }
+  }
+  call->done(std::move(reply));
+}
+
+void RedisClusterExecutor::RequestRefresh() {
+  MutexLock lock(&mu_);
+  refresh_requested_ = true;
+}
+
+absl::StatusOr<SlotMap> RedisClusterExecutor::ReadMap() {
+  std::vector<ClusterNode> candidates;
+  {
+    MutexLock lock(&mu_);
+    if (routing_ != nullptr) {
+      candidates = routing_->map.masters();
+      const std::vector<ClusterNode>& replicas = routing_->map.replicas();
+      candidates.insert(candidates.end(), replicas.begin(), replicas.end());
+    }
+  }
+  candidates.insert(candidates.end(), seeds_.begin(), seeds_.end());
+  absl::Status last = absl::UnavailableError("redis cluster: no nodes to ask");
+  for (const ClusterNode& node : candidates) {
+    absl::StatusOr<std::unique_ptr<RedisConnection>> conn = RedisConnection::Connect(
+        {node.host, node.port, 0, node_config_.password, node_config_.connect_timeout});
+    if (!conn.ok()) {
+      last = conn.status();
+      continue;
+    }
+    absl::StatusOr<ReplyPtr> reply = (*conn)->Command({"CLUSTER", "SLOTS"});
+    if (!reply.ok()) {
+      last = absl::UnavailableError(
+          absl::StrCat("redis ", node.ToString(), ": CLUSTER SLOTS: ", reply.status().message()));
+      continue;
+    }
+    absl::StatusOr<SlotMap> map = SlotMap::FromClusterSlots(**reply, node.host);
+    if (map.ok()) return map;
+    last = map.status();
+  }
+  return last;
+}
+
+void RedisClusterExecutor::RefreshLoop() {
+  absl::Time last_read = absl::InfinitePast();
+  for (;;) {
+    {
+      MutexLock lock(&mu_);
+      const absl::Duration period = reported_ ? kHealthyRefresh : kDegradedRefresh;
+      clock_.AwaitUntil(
+          lock,
+          [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return stopping_ || refresh_requested_;
+          },
+          last_read + period);
+      if (stopping_) return;
+    }
+    // At most one read per kRefreshInterval, however many ask.
+    const absl::Duration since = clock_.MonotonicNow() - last_read;
+    if (since < kRefreshInterval) clock_.SleepFor(kRefreshInterval - since);
+    {
+      MutexLock lock(&mu_);
+      refresh_requested_ = false;
+    }
+    last_read = clock_.MonotonicNow();
+    absl::StatusOr<SlotMap> map = ReadMap();
+    std::vector<std::unique_ptr<Call>> parked;
+    {
+      MutexLock lock(&mu_);
+      if (stopping_) return;
+      if (map.ok()) {
+        auto routing = std::make_shared<Routing>();
+        routing->map = *std::move(map);
+        for (const ClusterNode& m : routing->map.masters()) {
+          routing->masters.push_back(&ExecutorFor(m));
+        }
+        for (const ClusterNode& r : routing->map.replicas()) ExecutorFor(r);
+        routing_ = std::move(routing);
+      } else {
+        last_error_ = std::string(map.status().message());
+      }
+      parked.swap(parked_);
+    }
+    for (auto& call : parked) {
+      if (clock_.MonotonicNow() >= call->deadline) {
+        call->done(absl::DeadlineExceededError(
+            "redis cluster: the slot stayed unavailable (TRYAGAIN or CLUSTERDOWN) "
+            "through the timeout"));
+      } else {
+        Route(std::move(call), nullptr, /*asking=*/false);
+      }
+    }
+    UpdateHealth();
+  }
+}
+
+void RedisClusterExecutor::UpdateHealth() {
+  MutexLock lock(&mu_);
+  bool now = routing_ != nullptr;
+  if (now) {
+    for (RedisExecutor* m : routing_->masters) now = now && m->reachable();
+  }
+  reachable_.store(now, std::memory_order_release);
+  if (now == reported_ || stopping_) return;
+  reported_ = now;
+  if (now) {
+    Logger("redis")->info("redis cluster reachable: {} masters", routing_->masters.size());
+  } else {
+    Logger("redis")->warn(
+        "redis cluster: a master is unreachable; operations on its slots apply "
+        "on_store_failure until the cluster or a failover brings it back");
+  }
+  // Under the lock, so the listener hears changes in order.
+  if (listener_) listener_(now);
+}
+
+}  // namespace crossbridge
