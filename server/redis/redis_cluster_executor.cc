@@ -98,7 +98,37 @@ void RedisClusterExecutor::Eval(Script script, absl::string_view key, Args args,
 }
 
 void RedisClusterExecutor::EvalBatch(absl::Span<BatchCall> calls) {
-  for (BatchCall& c : calls) Eval(c.script, c.key, c.args, std::move(c.done));
+  const absl::Time deadline = clock_.MonotonicNow() + node_config_.timeout;
+  std::shared_ptr<const Routing> routing;
+  {
+    MutexLock lock(&mu_);
+    if (!stopping_) routing = routing_;
+  }
+  if (routing == nullptr) {  // each call is refused as Route says why
+    for (BatchCall& c : calls) {
+      Route(std::make_unique<Call>(c.script, c.key, c.args, deadline, std::move(c.done)),
+            nullptr, /*asking=*/false);
+    }
+    return;
+  }
+  // One pipeline per master, each call keeping what a redirect needs.
+  std::vector<std::vector<BatchCall>> by_master(routing->masters.size());
+  for (BatchCall& c : calls) {
+    const int master = routing->map.MasterOf(KeySlot(c.key));
+    auto call = std::make_unique<Call>(c.script, c.key, c.args, deadline, std::move(c.done));
+    Call* raw = call.get();
+    by_master[master].push_back(
+        {raw->script, raw->key, raw->views,
+         [this, call = std::move(call), where = routing->map.masters()[master]](
+             absl::StatusOr<ReplyPtr> reply) mutable {
+           Finished(std::move(call), where, std::move(reply));
+         }});
+  }
+  for (size_t m = 0; m < by_master.size(); ++m) {
+    if (!by_master[m].empty()) {
+      routing->masters[m]->EvalBatchAt(absl::MakeSpan(by_master[m]), deadline);
+    }
+  }
 }
 
 RedisExecutor& RedisClusterExecutor::ExecutorFor(const ClusterNode& node) {

@@ -69,7 +69,7 @@ class RedisClusterExecutor final : public ScriptExecutor {
 
   void Eval(Script script, absl::string_view key, Args args,
             ReplyCallback done) override;
-  // Each call is routed by its own key (a batch may span masters).
+  // One pipeline per master the batch's keys map to (redirects as Eval).
   void EvalBatch(absl::Span<BatchCall> calls) override;
 
   bool reachable() const { return reachable_.load(std::memory_order_acquire); }

@@ -111,6 +111,10 @@ class RedisExecutor final : public ScriptExecutor {
   // within their first deadline.
   void EvalAt(Script script, absl::string_view key, Args args, absl::Time deadline,
               bool asking, ReplyCallback done);
+  // EvalBatch with the caller's deadline.
+  void EvalBatchAt(absl::Span<BatchCall> calls, absl::Time deadline) {
+    Submit(calls, deadline, /*asking=*/false);
+  }
 
   // Whether at least one link holds a working connection.
   bool reachable() const { return connected_links_.load(std::memory_order_acquire) > 0; }

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -93,6 +94,49 @@ TEST_F(RedisClusterExecutorTest, EachKeyRunsOnceOnItsSlotsMaster) {
     masters.insert(*cluster_->MasterOf(KeySlot(key)));
   }
   EXPECT_EQ(masters.size(), 3u);  // the keys covered every master
+}
+
+TEST_F(RedisClusterExecutorTest, ABatchOverEveryMasterAnswersEachCallFromItsKey) {
+  constexpr int kCalls = 30;
+  absl::Mutex mu;
+  std::vector<int64_t> replies(kCalls, -1);
+  int answered = 0;
+  std::vector<std::string> keys;
+  std::vector<ScriptExecutor::BatchCall> calls;
+  for (int i = 0; i < kCalls; ++i) {
+    keys.push_back(absl::StrCat("cb:v2:bucket:{op:batch", i, "}"));
+  }
+  // Key i is incremented i % 3 + 1 times in the same batch.
+  std::vector<int> index;
+  for (int i = 0; i < kCalls; ++i) {
+    for (int n = 0; n <= i % 3; ++n) index.push_back(i);
+  }
+  for (size_t c = 0; c < index.size(); ++c) {
+    const int i = index[c];
+    calls.push_back({incr_, keys[i], {}, [&, i](absl::StatusOr<ReplyPtr> r) {
+                       MutexLock lock(&mu);
+                       ++answered;
+                       if (r.ok() && (*r)->type == REDIS_REPLY_INTEGER) {
+                         replies[i] = std::max<int64_t>(replies[i], (*r)->integer);
+                       }
+                     }});
+  }
+  executor_->EvalBatch(absl::MakeSpan(calls));
+  {
+    MutexLock lock(&mu);
+    ASSERT_TRUE(lock.AwaitWithTimeout(
+        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return answered == static_cast<int>(index.size());
+        },
+        absl::Seconds(30)));
+  }
+  std::set<size_t> masters;
+  for (int i = 0; i < kCalls; ++i) {
+    EXPECT_EQ(replies[i], i % 3 + 1) << keys[i];
+    EXPECT_EQ(Get(keys[i]), absl::StrCat(i % 3 + 1)) << keys[i];
+    masters.insert(*cluster_->MasterOf(KeySlot(keys[i])));
+  }
+  EXPECT_EQ(masters.size(), 3u);
 }
 
 TEST_F(RedisClusterExecutorTest, AfterAReshardMovedSendsTheCallToTheNewMaster) {
