@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -182,29 +184,50 @@ TEST_F(RedisClusterExecutorTest, DuringAMigrationAskSendsTheCallToTheImportingNo
   EXPECT_EQ(*cluster_->MasterOf(slot), from);  // an ASK moves nothing for good
 }
 
-TEST_F(RedisClusterExecutorTest, AKilledMastersReplicaServesWithinTheNodeTimeoutAndTwoSeconds) {
+// The cluster's own election takes most of the time (cluster-node-timeout
+// 1 s, then the replica's election delay of 0.5-1 s and the vote): about
+// 2-2.8 s on an idle machine. The executor's part is to use the new master
+// soon after the cluster names it.
+TEST_F(RedisClusterExecutorTest, AKilledMastersReplicaServesSoonAfterThePromotion) {
   const std::string key = "cb:v2:bucket:{op:failover}";
   ASSERT_EQ(*Incr(key), 1);
-  const size_t master = *cluster_->MasterOf(KeySlot(key));
+  const int slot = KeySlot(key);
+  const size_t master = *cluster_->MasterOf(slot);
   ASSERT_THAT(cluster_->node(master).Stop(), IsOk());
   const absl::Time killed = absl::Now();
+  // When the cluster itself first names another master for the slot.
+  std::atomic<int64_t> promoted_ns{0};
+  std::thread watcher([&] {
+    while (absl::Now() - killed < absl::Seconds(15)) {
+      absl::StatusOr<size_t> now = cluster_->MasterOf(slot);
+      if (now.ok() && *now != master) {
+        promoted_ns = absl::ToUnixNanos(absl::Now());
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  });
   absl::Time served = absl::InfiniteFuture();
   std::set<absl::StatusCode> failures;
   while (absl::Now() - killed < absl::Seconds(15)) {
     absl::StatusOr<int64_t> n = Incr(key);
     if (n.ok()) {
       served = absl::Now();
-      // The replica had the first increment (replicated before the kill
-      // or not: 1 or 2 both show the call ran once now).
+      // The replica may or may not have had the first increment.
       EXPECT_GE(*n, 1);
       break;
     }
     failures.insert(n.status().code());
-    absl::SleepFor(absl::Milliseconds(20));
+    absl::SleepFor(absl::Milliseconds(10));
   }
+  watcher.join();
   ASSERT_NE(served, absl::InfiniteFuture()) << "never served after the kill";
-  // cluster-node-timeout 1 s, plus 2 s.
-  EXPECT_LE(served - killed, absl::Seconds(3) * kSlowdown);
+  ASSERT_NE(promoted_ns.load(), 0) << "the cluster named no new master";
+  const absl::Time promoted = absl::FromUnixNanos(promoted_ns.load());
+  // The map is read again at most kRefreshInterval after a failed call.
+  EXPECT_LE(served - promoted, absl::Seconds(1) * kSlowdown)
+      << "promoted " << absl::FormatDuration(promoted - killed) << " and served "
+      << absl::FormatDuration(served - killed) << " after the kill";
   for (absl::StatusCode code : failures) {
     EXPECT_THAT(code, ::testing::AnyOf(absl::StatusCode::kUnavailable,
                                        absl::StatusCode::kDeadlineExceeded));
