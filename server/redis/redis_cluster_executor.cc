@@ -115,13 +115,13 @@ void RedisClusterExecutor::EvalBatch(absl::Span<BatchCall> calls) {
   std::vector<std::vector<BatchCall>> by_master(routing->masters.size());
   for (BatchCall& c : calls) {
     const int master = routing->map.MasterOf(KeySlot(c.key));
+    RedisExecutor* target = routing->masters[master];
     auto call = std::make_unique<Call>(c.script, c.key, c.args, deadline, std::move(c.done));
     Call* raw = call.get();
     by_master[master].push_back(
         {raw->script, raw->key, raw->views,
-         [this, call = std::move(call), where = routing->map.masters()[master]](
-             absl::StatusOr<ReplyPtr> reply) mutable {
-           Finished(std::move(call), where, std::move(reply));
+         [this, call = std::move(call), target](absl::StatusOr<ReplyPtr> reply) mutable {
+           Finished(std::move(call), *target, std::move(reply));
          }});
   }
   for (size_t m = 0; m < by_master.size(); ++m) {
@@ -151,7 +151,6 @@ RedisExecutor& RedisClusterExecutor::ExecutorFor(const ClusterNode& node) {
 void RedisClusterExecutor::Route(std::unique_ptr<Call> call, const ClusterNode* node,
                                  bool asking) {
   RedisExecutor* target = nullptr;
-  ClusterNode where;
   absl::Status refused;
   {
     MutexLock lock(&mu_);
@@ -159,26 +158,24 @@ void RedisClusterExecutor::Route(std::unique_ptr<Call> call, const ClusterNode* 
       refused = absl::UnavailableError("redis executor shutting down");
     } else if (node != nullptr) {
       target = &ExecutorFor(*node);
-      where = *node;
     } else if (routing_ == nullptr) {
       refused = absl::UnavailableError(absl::StrCat(
           "redis cluster: no slot map yet",
           last_error_.empty() ? "" : absl::StrCat(" (", last_error_, ")")));
     } else {
-      const int master = routing_->map.MasterOf(KeySlot(call->key));
-      target = routing_->masters[master];
-      where = routing_->map.masters()[master];
+      target = routing_->masters[routing_->map.MasterOf(KeySlot(call->key))];
     }
   }
   if (target == nullptr) return call->done(refused);
   Call* raw = call.get();
+  // Executors live as long as this one: the callback may name its own.
   target->EvalAt(raw->script, raw->key, raw->views, raw->deadline, asking,
-                 [this, call = std::move(call), where](absl::StatusOr<ReplyPtr> reply) mutable {
-                   Finished(std::move(call), where, std::move(reply));
+                 [this, call = std::move(call), target](absl::StatusOr<ReplyPtr> reply) mutable {
+                   Finished(std::move(call), *target, std::move(reply));
                  });
 }
 
-void RedisClusterExecutor::Finished(std::unique_ptr<Call> call, const ClusterNode& from,
+void RedisClusterExecutor::Finished(std::unique_ptr<Call> call, const RedisExecutor& from,
                                     absl::StatusOr<ReplyPtr> reply) {
   if (!reply.ok() && absl::IsUnavailable(reply.status())) {
     absl::string_view text = reply.status().message();
@@ -188,7 +185,7 @@ void RedisClusterExecutor::Finished(std::unique_ptr<Call> call, const ClusterNod
       if (std::optional<Redirect> redirect = ParseRedirect(text)) {
         if (in_time) {
           ++call->redirects;
-          if (redirect->node.host.empty()) redirect->node.host = from.host;
+          if (redirect->node.host.empty()) redirect->node.host = from.host();
           const bool ask = redirect->kind == Redirect::Kind::kAsk;
           if (!ask) RequestRefresh();
           return Route(std::move(call), &redirect->node, ask);

@@ -25,7 +25,6 @@
 #define CROSSBRIDGE_SERVER_REDIS_REDIS_CLUSTER_EXECUTOR_H_
 
 #include <atomic>
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,7 +44,7 @@ namespace crossbridge {
 
 class RedisClusterExecutor final : public ScriptExecutor {
  public:
-  using HealthListener = std::function<void(bool reachable)>;
+  using HealthListener = RedisExecutor::HealthListener;
   static constexpr int kMaxRedirects = 5;
   static constexpr absl::Duration kRefreshInterval = absl::Milliseconds(100);
 
@@ -84,8 +83,9 @@ class RedisClusterExecutor final : public ScriptExecutor {
 
   // Sends `call` to the slot's master, or to `node` (a redirect).
   void Route(std::unique_ptr<Call> call, const ClusterNode* node, bool asking);
-  // What to do with a call's outcome; runs on a node's link thread.
-  void Finished(std::unique_ptr<Call> call, const ClusterNode& from,
+  // What to do with a call's outcome from `from` (whose host an empty
+  // redirect host means); runs on a node's link thread.
+  void Finished(std::unique_ptr<Call> call, const RedisExecutor& from,
                 absl::StatusOr<ReplyPtr> reply);
   // The executor of `node`, made and started if new.
   RedisExecutor& ExecutorFor(const ClusterNode& node);

@@ -83,10 +83,7 @@ void RedisExecutor::Submit(absl::Span<BatchCall> calls, absl::Time deadline,
   size_t next = 0;
   if (asking) {
     // Right before the call on the same connection: Redis Cluster's ASK.
-    RedisCall& a = pending[next++];
-    a.command = "*1\r\n$6\r\nASKING\r\n";
-    a.done = [](absl::StatusOr<ReplyPtr>) {};
-    a.deadline = deadline;
+    pending[next++] = RedisCall::Internal("*1\r\n$6\r\nASKING\r\n", deadline);
   }
   for (BatchCall& c : calls) {
     absl::InlinedVector<absl::string_view, 8> words = {"EVALSHA", shas_[c.script.index],

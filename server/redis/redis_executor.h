@@ -124,6 +124,7 @@ class RedisExecutor final : public ScriptExecutor {
 
   // "host:port", for messages.
   const std::string& where() const { return where_; }
+  const std::string& host() const { return config_.host; }
 
  private:
   friend class RedisLink;

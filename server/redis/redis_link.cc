@@ -100,10 +100,13 @@ void RedisLink::Send(MutexLock& lock, std::vector<RedisCall>& calls) {
   // While the link's thread is busy (completing replies), it sends what
   // is left here before it waits again: under load, many calls share one
   // write and Redis reads them in one go.
-  if (sender_ == Sender::kNone && !busy_) {
-    sender_ = Sender::kCaller;
-    SendLocked(lock, Sender::kCaller);
-  }
+  if (!busy_.load(std::memory_order_relaxed)) FlushLocked(lock);
+}
+
+void RedisLink::FlushLocked(MutexLock& lock) {
+  if (sender_ != Sender::kNone || out_.empty()) return;
+  sender_ = Sender::kCaller;
+  SendLocked(lock, Sender::kCaller);
 }
 
 void RedisLink::SendLocked(MutexLock& lock, Sender who) {
@@ -232,10 +235,7 @@ bool RedisLink::Serve() {
     {
       MutexLock lock(&mu_);
       // What callers left while this thread was busy goes out now, together.
-      if (sender_ == Sender::kNone && !out_.empty()) {
-        sender_ = Sender::kCaller;
-        SendLocked(lock, Sender::kCaller);
-      }
+      FlushLocked(lock);
       stopping = stopping_;
       if (!send_error_.ok()) {
         broken = send_error_;
@@ -254,7 +254,7 @@ bool RedisLink::Serve() {
         wake_at = std::min(wake_at, last_reply_at_ + kIdlePing);
       }
       want_out = sender_ == Sender::kLink;
-      busy_ = false;  // from here callers send their own calls
+      busy_.store(false, std::memory_order_relaxed);  // callers send their own now
     }
     if (stopping) {
       Drop(absl::UnavailableError("redis executor shutting down"), /*stopping=*/true);
@@ -267,10 +267,8 @@ bool RedisLink::Serve() {
     if (ping) {
       // An idle connection says nothing when Redis dies or hangs: its
       // deadline, like any call's, drops the connection.
-      std::vector<RedisCall> calls(1);
-      calls[0].command = std::string(kPing);
-      calls[0].done = [](absl::StatusOr<ReplyPtr>) {};
-      calls[0].deadline = now + executor_.config_.timeout;
+      std::vector<RedisCall> calls;
+      calls.push_back(RedisCall::Internal(kPing, now + executor_.config_.timeout));
       MutexLock lock(&mu_);
       Send(lock, calls);
       continue;
@@ -285,10 +283,7 @@ bool RedisLink::Serve() {
            /*stopping=*/false);
       return true;
     }
-    {
-      MutexLock lock(&mu_);
-      busy_ = true;
-    }
+    busy_.store(true, std::memory_order_relaxed);
     if (fds[1].revents & POLLIN) {
       uint64_t count;
       (void)!read(wake_fd_, &count, sizeof(count));
@@ -340,11 +335,8 @@ absl::Status RedisLink::Receive() {
     // Completing takes a while (each is a reactor's Finish): what callers
     // left meanwhile goes out first, and callers send their own until this
     // thread waits again.
-    if (sender_ == Sender::kNone && !out_.empty()) {
-      sender_ = Sender::kCaller;
-      SendLocked(lock, Sender::kCaller);
-    }
-    busy_ = false;
+    FlushLocked(lock);
+    busy_.store(false, std::memory_order_relaxed);
   }
   last_reply_at_ = executor_.clock_.MonotonicNow();
   for (size_t i = 0; i < answered_.size(); ++i) {

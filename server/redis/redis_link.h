@@ -27,6 +27,7 @@
 #ifndef CROSSBRIDGE_SERVER_REDIS_REDIS_LINK_H_
 #define CROSSBRIDGE_SERVER_REDIS_REDIS_LINK_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -54,6 +55,15 @@ struct RedisCall {
   absl::Time deadline;  // monotonic
   int script = -1;      // index of the script EVALSHA names; -1: internal
   bool resent = false;  // already sent again as EVAL after NOSCRIPT
+
+  // A command of the link's own (PING, ASKING) whose reply nobody reads.
+  static RedisCall Internal(absl::string_view resp, absl::Time deadline) {
+    RedisCall call;
+    call.command = std::string(resp);
+    call.done = [](absl::StatusOr<ReplyPtr>) {};
+    call.deadline = deadline;
+    return call;
+  }
 };
 
 class RedisLink {
@@ -109,6 +119,8 @@ class RedisLink {
   // is sending (it takes them along). `lock` holds mu_.
   void Send(MutexLock& lock, std::vector<RedisCall>& calls)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends out_ unless another thread is sending (it takes it along).
+  void FlushLocked(MutexLock& lock) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends out_ until it is empty, Redis stops taking bytes or a send fails.
   // REQUIRES: sender_ == who; releases mu_ while sending.
   void SendLocked(MutexLock& lock, Sender who) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -128,8 +140,10 @@ class RedisLink {
   size_t unsent_calls_ ABSL_GUARDED_BY(mu_) = 0;  // calls wholly in out_
   Sender sender_ ABSL_GUARDED_BY(mu_) = Sender::kNone;
   // The link's thread is awake (not waiting on the socket): it sends out_
-  // before it waits again, so callers need not.
-  bool busy_ ABSL_GUARDED_BY(mu_) = true;
+  // before it waits again, so callers need not. Set true without mu_ (a
+  // caller that misses it just sends itself), false only under mu_ right
+  // after that thread has flushed out_, so nothing left behind is stranded.
+  std::atomic<bool> busy_{true};
   absl::Status send_error_ ABSL_GUARDED_BY(mu_);
   int fd_ ABSL_GUARDED_BY(mu_) = -1;  // the live connection's socket
   // The bytes being sent; touched only by whoever sender_ names.
