@@ -11,8 +11,8 @@ namespace {
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-void AddRedisCounters(const RedisExecutor& redis, std::vector<MetricFamily>& out) {
-  const RedisExecutor::Stats s = redis.stats();
+void AddRedisCounters(const RedisBackend& redis, std::vector<MetricFamily>& out) {
+  const RedisBackend::Stats s = redis.stats();
   const std::pair<const char*, uint64_t> counters[] = {
       {"calls", s.calls},
       {"failed_unconnected", s.failed_unconnected},

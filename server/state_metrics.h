@@ -14,14 +14,14 @@
 #include <vector>
 
 #include "server/health/health_registry.h"
-#include "server/redis/redis_executor.h"
+#include "server/redis/redis_backend.h"
 #include "server/retry/retry_advisor.h"
 #include "server/store/memory_store.h"
 
 namespace crossbridge {
 
 struct StateSources {
-  const RedisExecutor* redis = nullptr;   // null on the memory backend
+  const RedisBackend* redis = nullptr;    // null on the memory backend
   const MemoryStore* memory = nullptr;    // the store, or Redis's fallback
   const HealthRegistry* health = nullptr;
   const RetryAdvisor* advisor = nullptr;

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "common/mutex.h"
 #include "server/redis/redis_connection.h"
@@ -78,11 +79,27 @@ void RedisClusterExecutor::Start(HealthListener listener) {
   refresher_ = std::thread([this] { RefreshLoop(); });
 }
 
-bool RedisClusterExecutor::AwaitReady(absl::Duration timeout) {
+bool RedisClusterExecutor::AwaitFirstAttempt(absl::Duration timeout) {
   MutexLock lock(&mu_);
-  return lock.AwaitWithTimeout(
-      [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return reported_ || stopping_; }, timeout) &&
-         reported_;
+  lock.AwaitWithTimeout(
+      [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return reported_ || map_read_failed_ || stopping_;
+      },
+      timeout);
+  return reported_;
+}
+
+std::string RedisClusterExecutor::where() const {
+  std::vector<std::string> seeds;
+  for (const ClusterNode& n : seeds_) seeds.push_back(n.ToString());
+  return absl::StrCat("cluster ", absl::StrJoin(seeds, ","));
+}
+
+RedisBackend::Stats RedisClusterExecutor::stats() const {
+  MutexLock lock(&mu_);
+  Stats sum;
+  for (const auto& [name, executor] : executors_) sum += executor->stats();
+  return sum;
 }
 
 std::string RedisClusterExecutor::last_error() const {
@@ -282,6 +299,7 @@ void RedisClusterExecutor::RefreshLoop() {
         routing_ = std::move(routing);
       } else {
         last_error_ = std::string(map.status().message());
+        map_read_failed_ = true;
       }
       parked.swap(parked_);
     }

@@ -37,14 +37,14 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "server/redis/cluster_slots.h"
+#include "server/redis/redis_backend.h"
 #include "server/redis/redis_executor.h"
 #include "server/redis/script_executor.h"
 
 namespace crossbridge {
 
-class RedisClusterExecutor final : public ScriptExecutor {
+class RedisClusterExecutor final : public RedisBackend {
  public:
-  using HealthListener = RedisExecutor::HealthListener;
   static constexpr int kMaxRedirects = 5;
   static constexpr absl::Duration kRefreshInterval = absl::Milliseconds(100);
 
@@ -61,18 +61,24 @@ class RedisClusterExecutor final : public ScriptExecutor {
   RedisClusterExecutor& operator=(const RedisClusterExecutor&) = delete;
 
   Script Register(const char* lua_source) override;
-  // Starts reading the map (and keeps it fresh). Call once, before Eval.
-  void Start(HealthListener listener);
-  // Waits until the map is known and every master reachable, or `timeout`.
-  bool AwaitReady(absl::Duration timeout);
+  // Starts reading the map (and keeps it fresh).
+  void Start(HealthListener listener) override;
+  // Ends when the map is known and every master reachable, or when the
+  // first read of the map has failed.
+  bool AwaitFirstAttempt(absl::Duration timeout) override;
 
   void Eval(Script script, absl::string_view key, Args args,
             ReplyCallback done) override;
   // One pipeline per master the batch's keys map to (redirects as Eval).
   void EvalBatch(absl::Span<BatchCall> calls) override;
 
-  bool reachable() const { return reachable_.load(std::memory_order_acquire); }
-  std::string last_error() const;
+  bool reachable() const override { return reachable_.load(std::memory_order_acquire); }
+  std::string last_error() const override;
+  // "cluster <seed>,<seed>...".
+  std::string where() const override;
+  // The sum over the nodes' executors (nodes dropped from the map included
+  // while the executor keeps their connections).
+  Stats stats() const override;
 
  private:
   class Call;
@@ -111,6 +117,7 @@ class RedisClusterExecutor final : public ScriptExecutor {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::string last_error_ ABSL_GUARDED_BY(mu_);
   bool reported_ ABSL_GUARDED_BY(mu_) = false;  // reachable_ as last reported
+  bool map_read_failed_ ABSL_GUARDED_BY(mu_) = false;  // ever
   std::thread refresher_;
 };
 

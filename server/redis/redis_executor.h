@@ -59,29 +59,15 @@
 #include "common/log_throttle.h"
 #include "server/metrics/latency_histogram.h"
 #include "server/redis/redis_connection.h"
+#include "server/redis/redis_backend.h"
 #include "server/redis/redis_link.h"
 #include "server/redis/script_executor.h"
 
 namespace crossbridge {
 
-class RedisExecutor final : public ScriptExecutor {
+class RedisExecutor final : public RedisBackend {
  public:
-  using HealthListener = std::function<void(bool reachable)>;
-
   static constexpr size_t kMaxInFlightPerLink = 16384;
-
-  // What the executor has done so far (monotonic counters).
-  struct Stats {
-    uint64_t calls = 0;              // Eval calls
-    uint64_t failed_unconnected = 0; // completed at once: no connected link
-    uint64_t failed_queue_full = 0;  // completed at once: connections full
-    uint64_t timed_out_queued = 0;   // deadline passed before being sent
-                                     // (Redis took no more bytes)
-    uint64_t sent_unanswered = 0;    // sent, then no reply by the deadline or
-                                     // the connection broke: may have run
-    uint64_t error_replies = 0;      // Redis error replies passed on
-    uint64_t connects = 0;           // successful (re)connections
-  };
 
   // `clock` times the per-call deadlines and the backoff; it must outlive
   // the executor. `round_trips` (may be null) observes, for every reply,
@@ -96,11 +82,10 @@ class RedisExecutor final : public ScriptExecutor {
 
   Script Register(const char* lua_source) override;
 
-  // Starts the links, which connect at once. Call once, before Eval.
-  void Start(HealthListener listener);
-  // Waits until the first connection attempt has ended either way (or
-  // `timeout`); true if Redis is reachable then.
-  bool AwaitFirstAttempt(absl::Duration timeout);
+  // Starts the links, which connect at once.
+  void Start(HealthListener listener) override;
+  // Ends at the first link connected or the first attempt failed.
+  bool AwaitFirstAttempt(absl::Duration timeout) override;
 
   void Eval(Script script, absl::string_view key, Args args,
             ReplyCallback done) override;
@@ -117,13 +102,13 @@ class RedisExecutor final : public ScriptExecutor {
   }
 
   // Whether at least one link holds a working connection.
-  bool reachable() const { return connected_links_.load(std::memory_order_acquire) > 0; }
-  // Why Redis was last unusable; empty if it never failed.
-  std::string last_error() const;
-  Stats stats() const;
-
-  // "host:port", for messages.
-  const std::string& where() const { return where_; }
+  bool reachable() const override {
+    return connected_links_.load(std::memory_order_acquire) > 0;
+  }
+  std::string last_error() const override;
+  Stats stats() const override;
+  // "host:port".
+  std::string where() const override { return where_; }
   const std::string& host() const { return config_.host; }
 
  private:

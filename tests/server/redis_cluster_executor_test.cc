@@ -50,7 +50,7 @@ class RedisClusterExecutorTest : public ::testing::Test {
         RealClock::Get());
     incr_ = executor_->Register(kIncr);
     executor_->Start([](bool) {});
-    ASSERT_TRUE(executor_->AwaitReady(absl::Seconds(10)));
+    ASSERT_TRUE(executor_->AwaitFirstAttempt(absl::Seconds(10)));
   }
 
   // Runs kIncr on `key`, waits for the answer.
