@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/host_port.h"
 
 namespace crossbridge {
 
@@ -76,7 +77,7 @@ struct ServerConfig {
 };
 
 // ---- storage --------------------------------------------------------------
-enum class StorageBackend { kMemory, kRedis };
+enum class StorageBackend { kMemory, kRedis, kRedisCluster };
 
 struct MemoryStorageConfig {
   // Number of independently locked shards of the bucket map.
@@ -108,10 +109,20 @@ struct RedisStorageConfig {
   absl::Duration reconnect_max_backoff = absl::Seconds(1);
 };
 
+// storage.redis_cluster: where the cluster's map is first read, and what
+// every node's connections share. The connection keys are storage.redis's
+// (password_env, connections per node, the timeouts); `connection`'s url,
+// host and port are unused, and db is always 0 (a cluster has no other).
+struct RedisClusterStorageConfig {
+  std::vector<HostPort> nodes;  // seeds; the rest are found with CLUSTER SLOTS
+  RedisStorageConfig connection;
+};
+
 struct StorageConfig {
   StorageBackend backend = StorageBackend::kMemory;
   MemoryStorageConfig memory;
   RedisStorageConfig redis;
+  RedisClusterStorageConfig redis_cluster;
 };
 
 // ---- logging --------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace crossbridge {
@@ -13,9 +14,31 @@ namespace {
 
 // Appends `path` to *out if the values differ. Only the path, never a value.
 template <typename T>
-void Compare(const char* path, const T& running, const T& next,
+void Compare(std::string path, const T& running, const T& next,
              std::vector<std::string>* out) {
-  if (!(running == next)) out->push_back(path);
+  if (!(running == next)) out->push_back(std::move(path));
+}
+
+// The keys storage.redis and storage.redis_cluster share, under `section`.
+void CompareRedisConnection(const std::string& section,
+                            const RedisStorageConfig& ra,
+                            const RedisStorageConfig& rb,
+                            std::vector<std::string>* out) {
+  // From the URL or password_env's variable; the name only, never the value.
+  Compare(section + ".password", ra.password, rb.password, out);
+  Compare(section + ".password_env", ra.password_env, rb.password_env, out);
+  Compare(section + ".connections", ra.connections, rb.connections, out);
+  Compare(section + ".timeout_seconds", ra.timeout, rb.timeout, out);
+  Compare(section + ".connect_timeout_seconds", ra.connect_timeout,
+          rb.connect_timeout, out);
+  Compare(section + ".reconnect_max_backoff_seconds", ra.reconnect_max_backoff,
+          rb.reconnect_max_backoff, out);
+}
+
+std::vector<std::string> NodeList(const RedisClusterStorageConfig& c) {
+  std::vector<std::string> nodes;
+  for (const HostPort& node : c.nodes) nodes.push_back(FormatHostPort(node));
+  return nodes;
 }
 
 }  // namespace
@@ -56,15 +79,11 @@ std::vector<std::string> RestartOnlyChanges(const Config& running,
   // host, port and db are parts of url, reported as it.
   Compare("storage.redis.url", std::tie(ra.url, ra.host, ra.port, ra.db),
           std::tie(rb.url, rb.host, rb.port, rb.db), out);
-  // From the URL or password_env's variable; the name only, never the value.
-  Compare("storage.redis.password", ra.password, rb.password, out);
-  Compare("storage.redis.password_env", ra.password_env, rb.password_env, out);
-  Compare("storage.redis.connections", ra.connections, rb.connections, out);
-  Compare("storage.redis.timeout_seconds", ra.timeout, rb.timeout, out);
-  Compare("storage.redis.connect_timeout_seconds", ra.connect_timeout,
-          rb.connect_timeout, out);
-  Compare("storage.redis.reconnect_max_backoff_seconds",
-          ra.reconnect_max_backoff, rb.reconnect_max_backoff, out);
+  CompareRedisConnection("storage.redis", ra, rb, out);
+  Compare("storage.redis_cluster.nodes", NodeList(ta.redis_cluster),
+          NodeList(tb.redis_cluster), out);
+  CompareRedisConnection("storage.redis_cluster", ta.redis_cluster.connection,
+                         tb.redis_cluster.connection, out);
 
   // The log sinks; logging.level and logging.format are reloadable.
   const LoggingConfig& la = running.logging;

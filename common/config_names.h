@@ -26,7 +26,9 @@ struct Named {
 };
 
 inline constexpr Named<StorageBackend> kStorageBackends[] = {
-    {"memory", StorageBackend::kMemory}, {"redis", StorageBackend::kRedis}};
+    {"memory", StorageBackend::kMemory},
+    {"redis", StorageBackend::kRedis},
+    {"redis-cluster", StorageBackend::kRedisCluster}};
 inline constexpr Named<LogFormat> kLogFormats[] = {{"text", LogFormat::kText},
                                                    {"json", LogFormat::kJson}};
 inline constexpr Named<JitterMode> kJitterModes[] = {

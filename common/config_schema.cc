@@ -18,7 +18,9 @@
 #include "absl/strings/str_join.h"
 #include "common/config.h"
 #include "common/config_internal.h"
+#include "common/host_port.h"
 #include "common/names.h"
+#include "common/quote.h"
 #include "common/redis_url.h"
 #include "common/status.h"
 #include "common/yaml_reader.h"
@@ -100,9 +102,11 @@ class ConfigParser {
   }
 
   absl::Status ReadStorage(const YamlMap& m, StorageConfig* out) const {
-    RETURN_IF_ERROR(r_.CheckKeys(m, {"backend", "memory", "redis"}));
     RETURN_IF_ERROR(
-        ReadEnum(r_, m, "backend", kStorageBackends, &out->backend));
+        r_.CheckKeys(m, {"backend", "memory", "redis", "redis_cluster"}));
+    ValueOrigin backend;
+    RETURN_IF_ERROR(
+        ReadEnum(r_, m, "backend", kStorageBackends, &out->backend, &backend));
     ASSIGN_OR_RETURN(YamlMap memory, r_.Child(m, "memory"));
     RETURN_IF_ERROR(r_.CheckKeys(memory, {"shards", "max_buckets"}));
     RETURN_IF_ERROR(r_.ReadInt(memory, "shards", 1, 4096, &out->memory.shards));
@@ -110,17 +114,74 @@ class ConfigParser {
                                int64_t{1'000'000'000'000},
                                &out->memory.max_buckets));
     ASSIGN_OR_RETURN(YamlMap redis, r_.Child(m, "redis"));
-    return ReadRedis(redis, &out->redis);
+    RETURN_IF_ERROR(ReadRedis(redis, &out->redis));
+    ASSIGN_OR_RETURN(YamlMap cluster, r_.Child(m, "redis_cluster"));
+    RETURN_IF_ERROR(ReadRedisCluster(cluster, &out->redis_cluster));
+    if (out->backend == StorageBackend::kRedisCluster &&
+        out->redis_cluster.nodes.empty()) {
+      return r_.Error(backend, m.PathOf("backend"),
+                      "redis-cluster needs storage.redis_cluster.nodes (one "
+                      "or more host:port of the cluster's nodes)");
+    }
+    return absl::OkStatus();
   }
+
+  // The keys storage.redis and storage.redis_cluster share.
+  static constexpr absl::string_view kRedisConnectionKeys[] = {
+      "password_env", "connections", "timeout_seconds",
+      "connect_timeout_seconds", "reconnect_max_backoff_seconds"};
 
   // storage.redis: validated whatever the backend, so a bad section is found
   // before someone switches to it.
   absl::Status ReadRedis(const YamlMap& m, RedisStorageConfig* out) const {
-    RETURN_IF_ERROR(r_.CheckKeys(
-        m, {"url", "password_env", "connections", "timeout_seconds",
-            "connect_timeout_seconds", "reconnect_max_backoff_seconds"}));
-    ValueOrigin url, password_env;
+    std::vector<absl::string_view> keys = {"url"};
+    keys.insert(keys.end(), std::begin(kRedisConnectionKeys),
+                std::end(kRedisConnectionKeys));
+    RETURN_IF_ERROR(r_.CheckKeys(m, keys));
+    ValueOrigin url;
     RETURN_IF_ERROR(r_.ReadString(m, "url", &out->url, &url));
+    RETURN_IF_ERROR(ReadRedisConnection(m, out));
+    // Never echo the password: errors show the URL masked. The URL's
+    // password is kept only when password_env did not supply one.
+    const std::string from_env = std::move(out->password);
+    std::string what;
+    if (!ParseRedisUrl(out->url, out, &what)) {
+      return r_.Error(url, m.PathOf("url"),
+                      absl::StrCat("invalid Redis URL \"",
+                                   absl::CEscape(MaskRedisUrl(out->url)),
+                                   "\": ", what));
+    }
+    if (!from_env.empty()) out->password = from_env;
+    return absl::OkStatus();
+  }
+
+  // storage.redis_cluster, validated whatever the backend as well.
+  absl::Status ReadRedisCluster(const YamlMap& m,
+                                RedisClusterStorageConfig* out) const {
+    std::vector<absl::string_view> keys = {"nodes"};
+    keys.insert(keys.end(), std::begin(kRedisConnectionKeys),
+                std::end(kRedisConnectionKeys));
+    RETURN_IF_ERROR(r_.CheckKeys(m, keys));
+    std::vector<std::string> nodes;
+    std::vector<ValueOrigin> at;
+    RETURN_IF_ERROR(r_.ReadStringList(m, "nodes", &nodes, &at));
+    out->nodes.clear();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      absl::StatusOr<HostPort> node = ParseHostPort(nodes[i]);
+      if (!node.ok()) {
+        return r_.Error(at[i], absl::StrCat(m.PathOf("nodes"), "[", i, "]"),
+                        absl::StrCat(QuoteForMessage(nodes[i]), ": ",
+                                     node.status().message()));
+      }
+      out->nodes.push_back(*std::move(node));
+    }
+    return ReadRedisConnection(m, &out->connection);
+  }
+
+  // kRedisConnectionKeys of `m` into `out` (the password from password_env's
+  // variable, when it is set and not empty; else out->password is cleared).
+  absl::Status ReadRedisConnection(const YamlMap& m, RedisStorageConfig* out) const {
+    ValueOrigin password_env;
     RETURN_IF_ERROR(
         r_.ReadString(m, "password_env", &out->password_env, &password_env));
     RETURN_IF_ERROR(r_.ReadInt(m, "connections", 1, 64, &out->connections));
@@ -131,15 +192,7 @@ class ConfigParser {
     RETURN_IF_ERROR(r_.ReadDuration(m, "reconnect_max_backoff_seconds", false,
                                     absl::Seconds(300),
                                     &out->reconnect_max_backoff));
-
-    // Never echo the password: errors show the URL masked.
-    std::string what;
-    if (!ParseRedisUrl(out->url, out, &what)) {
-      return r_.Error(url, m.PathOf("url"),
-                      absl::StrCat("invalid Redis URL \"",
-                                   absl::CEscape(MaskRedisUrl(out->url)),
-                                   "\": ", what));
-    }
+    out->password.clear();
     if (!out->password_env.empty()) {
       if (!IsValidEnvVarName(out->password_env)) {
         return r_.Error(password_env, m.PathOf("password_env"),

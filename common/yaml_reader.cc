@@ -395,6 +395,33 @@ absl::Status YamlReader::ReadIntList(const YamlMap& map, absl::string_view key,
   return absl::OkStatus();
 }
 
+absl::Status YamlReader::ReadStringList(const YamlMap& map, absl::string_view key,
+                                        std::vector<std::string>* out,
+                                        std::vector<ValueOrigin>* at) const {
+  ASSIGN_OR_RETURN(std::optional<Leaf> leaf, Find(map, key, EnvSyntax::kYaml));
+  if (!leaf) return absl::OkStatus();
+  if (!leaf->node.IsSequence()) {
+    return Error(*leaf, absl::StrCat("expected a list of strings, got ",
+                                     DescribeNode(leaf->node)));
+  }
+  std::vector<std::string> values;
+  std::vector<ValueOrigin> origins;
+  for (std::size_t i = 0; i < leaf->node.size(); ++i) {
+    const YAML::Node element = leaf->node[i];
+    ValueOrigin origin = leaf->origin;
+    if (origin.env_var.empty()) origin.mark = element.Mark();
+    if (!element.IsScalar()) {
+      return Error(origin, absl::StrCat(leaf->path, "[", i, "]"),
+                   absl::StrCat("expected a string, got ", DescribeNode(element)));
+    }
+    values.push_back(element.Scalar());
+    origins.push_back(std::move(origin));
+  }
+  *out = std::move(values);
+  if (at != nullptr) *at = std::move(origins);
+  return absl::OkStatus();
+}
+
 absl::Status YamlReader::Error(const ValueOrigin& origin,
                                absl::string_view path,
                                absl::string_view what) const {

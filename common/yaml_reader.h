@@ -148,6 +148,12 @@ class YamlReader {
                            int max, std::vector<int>* out,
                            ValueOrigin* origin = nullptr) const;
 
+  // A list of strings (scalars). Environment: YAML ("[a, b]"). `at` (if
+  // given) gets where each element is, for errors about one.
+  absl::Status ReadStringList(const YamlMap& map, absl::string_view key,
+                              std::vector<std::string>* out,
+                              std::vector<ValueOrigin>* at = nullptr) const;
+
   // The error "<where>: <path>: <what>" for a value from `origin`.
   absl::Status Error(const ValueOrigin& origin, absl::string_view path,
                      absl::string_view what) const;

@@ -24,6 +24,7 @@
 #include "server/metrics/metrics.h"
 #include "server/metrics/metrics_endpoint.h"
 #include "server/rate_limiter.h"
+#include "server/redis/redis_cluster_executor.h"
 #include "server/redis/redis_executor.h"
 #include "server/retry/budget_store.h"
 #include "server/retry/retry_advisor.h"
@@ -41,9 +42,10 @@ namespace crossbridge {
 namespace {
 
 // Where state lives, as the config asks: everything in this process, or in
-// Redis with in-process fallbacks (used while Redis is unreachable).
+// Redis (one, or a cluster) with in-process fallbacks (used while Redis is
+// unreachable).
 struct Stores {
-  std::unique_ptr<RedisExecutor> redis;  // null for the memory backend
+  std::unique_ptr<RedisBackend> redis;  // null for the memory backend
   std::unique_ptr<BucketStore> buckets;
   std::unique_ptr<BucketStore> local_buckets;  // null for the memory backend
   const MemoryStore* memory = nullptr;  // buckets or local_buckets
@@ -64,9 +66,17 @@ Stores MakeStores(const Config& config, const Clock& clock, Metrics* metrics) {
     s.outcomes = std::make_unique<MemoryOutcomeStore>(clock);
     return s;
   }
-  s.redis = std::make_unique<RedisExecutor>(
-      config.storage.redis, clock,
-      metrics != nullptr ? &metrics->StoreLatency("redis") : nullptr);
+  LatencyHistogram* round_trips =
+      metrics != nullptr ? &metrics->StoreLatency("redis") : nullptr;
+  if (config.storage.backend == StorageBackend::kRedisCluster) {
+    const RedisClusterStorageConfig& cluster = config.storage.redis_cluster;
+    std::vector<ClusterNode> seeds;
+    for (const HostPort& node : cluster.nodes) seeds.push_back({node.host, node.port});
+    s.redis = std::make_unique<RedisClusterExecutor>(
+        cluster.connection, std::move(seeds), clock, round_trips);
+  } else {
+    s.redis = std::make_unique<RedisExecutor>(config.storage.redis, clock, round_trips);
+  }
   s.buckets = std::make_unique<RedisStore>(*s.redis);
   s.local_buckets = std::move(memory);
   s.budgets = std::make_unique<RedisBudgetStore>(*s.redis);
@@ -189,8 +199,11 @@ class ServerImpl final : public Server {
       // admit a fresh local bucket's worth beyond the fleet-wide limit at
       // every restart.
       StartRedis();
-      stores_.redis->AwaitFirstAttempt(config.storage.redis.connect_timeout +
-                                       absl::Seconds(1));
+      const RedisStorageConfig& connection =
+          config.storage.backend == StorageBackend::kRedisCluster
+              ? config.storage.redis_cluster.connection
+              : config.storage.redis;
+      stores_.redis->AwaitFirstAttempt(connection.connect_timeout + absl::Seconds(1));
     }
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || port_ == 0) {
@@ -320,7 +333,7 @@ class ServerImpl final : public Server {
   // connection works, NOT_SERVING with the reason otherwise.
   std::optional<DependencySnapshot> StoreHealth() const {
     if (stores_.redis == nullptr) return std::nullopt;
-    const RedisExecutor& redis = *stores_.redis;
+    const RedisBackend& redis = *stores_.redis;
     DependencySnapshot s;
     s.name = kRedisHealthName;
     s.check_type = CheckType::kPing;

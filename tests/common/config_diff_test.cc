@@ -129,6 +129,14 @@ TEST(RestartOnlyChangesTest, EveryRestartOnlyFieldIsCovered) {
   next.storage.redis.timeout = absl::Seconds(1);
   next.storage.redis.connect_timeout = absl::Seconds(1);
   next.storage.redis.reconnect_max_backoff = absl::Seconds(9);
+  next.storage.redis_cluster.nodes = {HostPort{.host = "n1", .port = 7000}};
+  RedisStorageConfig& rc = next.storage.redis_cluster.connection;
+  rc.password = "pw";
+  rc.password_env = "";
+  rc.connections = 9;
+  rc.timeout = absl::Seconds(1);
+  rc.connect_timeout = absl::Seconds(1);
+  rc.reconnect_max_backoff = absl::Seconds(9);
   next.logging.console = false;
   next.logging.file = "x.log";
   next.logging.max_file_mb = 1;
@@ -143,7 +151,14 @@ TEST(RestartOnlyChangesTest, EveryRestartOnlyFieldIsCovered) {
           "storage.redis.password", "storage.redis.password_env",
           "storage.redis.connections", "storage.redis.timeout_seconds",
           "storage.redis.connect_timeout_seconds",
-          "storage.redis.reconnect_max_backoff_seconds", "logging.console",
+          "storage.redis.reconnect_max_backoff_seconds",
+          "storage.redis_cluster.nodes", "storage.redis_cluster.password",
+          "storage.redis_cluster.password_env",
+          "storage.redis_cluster.connections",
+          "storage.redis_cluster.timeout_seconds",
+          "storage.redis_cluster.connect_timeout_seconds",
+          "storage.redis_cluster.reconnect_max_backoff_seconds",
+          "logging.console",
           "logging.file", "logging.max_file_mb", "logging.max_files"));
 
   // Parsed parts of the URL alone count as the URL.

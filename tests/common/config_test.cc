@@ -375,7 +375,7 @@ TEST(ParseConfigTest, WrongTypesAreErrors) {
               HasSubstr("server.drain_grace_seconds: expected a number of "
                         "seconds, got \"soon\""));
   EXPECT_THAT(ParseError("storage: {backend: postgres}\n"),
-              HasSubstr("storage.backend: expected one of memory, redis; got "
+              HasSubstr("storage.backend: expected one of memory, redis, redis-cluster; got "
                         "\"postgres\""));
   EXPECT_THAT(ParseError("logging: {level: verbose}\n"),
               HasSubstr("logging.level: expected one of trace, debug, info, "
@@ -1200,6 +1200,89 @@ TEST(RedisConfigTest, RangesAndUnknownKeys) {
               HasSubstr("storage.redis.url: expected a string, got a list"));
 }
 
+// ---- storage.redis_cluster ---------------------------------------------------
+
+TEST(RedisClusterConfigTest, ParsesNodesAndTheConnectionKeys) {
+  absl::StatusOr<Config> config = Parse(
+      "storage:\n"
+      "  backend: redis-cluster\n"
+      "  redis_cluster:\n"
+      "    nodes: [\"10.0.0.1:7000\", redis-0.redis:6379, \"[::1]:7001\"]\n"
+      "    password_env: CLUSTER_PW\n"
+      "    connections: 3\n"
+      "    timeout_seconds: 0.05\n"
+      "    connect_timeout_seconds: 1.5\n"
+      "    reconnect_max_backoff_seconds: 30\n",
+      {{"CLUSTER_PW", "s3cret"}});
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->storage.backend, StorageBackend::kRedisCluster);
+  const RedisClusterStorageConfig& c = config->storage.redis_cluster;
+  ASSERT_EQ(c.nodes.size(), 3u);
+  EXPECT_EQ(FormatHostPort(c.nodes[0]), "10.0.0.1:7000");
+  EXPECT_EQ(FormatHostPort(c.nodes[1]), "redis-0.redis:6379");
+  EXPECT_EQ(FormatHostPort(c.nodes[2]), "[::1]:7001");
+  EXPECT_EQ(c.connection.password, "s3cret");
+  EXPECT_EQ(c.connection.connections, 3);
+  EXPECT_EQ(c.connection.timeout, absl::Milliseconds(50));
+  EXPECT_EQ(c.connection.connect_timeout, absl::Milliseconds(1500));
+  EXPECT_EQ(c.connection.reconnect_max_backoff, absl::Seconds(30));
+  // storage.redis keeps its own values.
+  EXPECT_EQ(config->storage.redis.connections, 2);
+  EXPECT_EQ(config->storage.redis.password, "");
+}
+
+TEST(RedisClusterConfigTest, TheDefaultPasswordVariableAndEnvOverrides) {
+  absl::StatusOr<Config> config = Parse(
+      "storage: {backend: redis-cluster}\n",
+      {{"CROSSBRIDGE_REDIS_PASSWORD", "dflt"},
+       {"CROSSBRIDGE_STORAGE_REDIS_CLUSTER_NODES", "[a:1, b:2]"}});
+  ASSERT_THAT(config, IsOk());
+  ASSERT_EQ(config->storage.redis_cluster.nodes.size(), 2u);
+  EXPECT_EQ(FormatHostPort(config->storage.redis_cluster.nodes[1]), "b:2");
+  EXPECT_EQ(config->storage.redis_cluster.connection.password, "dflt");
+}
+
+TEST(RedisClusterConfigTest, BadNodesArePositionedErrors) {
+  EXPECT_EQ(ParseError("storage:\n"
+                       "  backend: redis-cluster\n"),
+            "crossbridge.yml:2:12: storage.backend: redis-cluster needs "
+            "storage.redis_cluster.nodes (one or more host:port of the "
+            "cluster's nodes)");
+  EXPECT_EQ(ParseError("storage:\n"
+                       "  backend: redis-cluster\n"
+                       "  redis_cluster:\n"
+                       "    nodes: []\n"),
+            "crossbridge.yml:2:12: storage.backend: redis-cluster needs "
+            "storage.redis_cluster.nodes (one or more host:port of the "
+            "cluster's nodes)");
+  EXPECT_THAT(ParseError("storage:\n"
+                         "  redis_cluster:\n"
+                         "    nodes: [\"a:1\", \"b\"]\n"),
+              StartsWith("crossbridge.yml:3:20: storage.redis_cluster.nodes[1]: "
+                         "\"b\": "));
+  EXPECT_THAT(ParseError("storage: {redis_cluster: {nodes: [\"a:99999\"]}}\n"),
+              HasSubstr("storage.redis_cluster.nodes[0]: \"a:99999\": "));
+  EXPECT_EQ(ParseError("storage:\n"
+                       "  redis_cluster:\n"
+                       "    nodes: [[a]]\n"),
+            "crossbridge.yml:3:13: storage.redis_cluster.nodes[0]: expected a "
+            "string, got a list");
+  EXPECT_THAT(ParseError("storage: {redis_cluster: {nodes: a:1}}\n"),
+              HasSubstr("storage.redis_cluster.nodes: expected a list of "
+                        "strings, got \"a:1\""));
+  EXPECT_THAT(ParseError("storage: {redis_cluster: {url: x}}\n"),
+              HasSubstr("storage.redis_cluster.url: unknown key (expected one "
+                        "of: nodes, password_env, connections, "
+                        "timeout_seconds, connect_timeout_seconds, "
+                        "reconnect_max_backoff_seconds)"));
+  EXPECT_THAT(ParseError("storage: {redis_cluster: {connections: 0}}\n"),
+              HasSubstr("storage.redis_cluster.connections: must be >= 1"));
+  EXPECT_THAT(
+      ParseError("storage: {redis_cluster: {password_env: \"A-B\"}}\n"),
+      HasSubstr("storage.redis_cluster.password_env: \"A-B\" is not an "
+                "environment variable name"));
+}
+
 // ---- environment ------------------------------------------------------------
 
 TEST(EnvOverrideTest, OverridesLeavesOfTheFileAndTheDefaults) {
@@ -1246,7 +1329,7 @@ TEST(EnvOverrideTest, BadValueNamesTheVariable) {
             "got 0");
   EXPECT_EQ(ParseError("", {{"CROSSBRIDGE_STORAGE_BACKEND", "disk"}}),
             "environment CROSSBRIDGE_STORAGE_BACKEND: expected one of memory, "
-            "redis; got \"disk\"");
+            "redis, redis-cluster; got \"disk\"");
   EXPECT_THAT(
       ParseError("",
                  {{"CROSSBRIDGE_RUNTIME_RETRY_QUICK_POLICY_BASE_DELAY", "3"}}),
