@@ -125,7 +125,8 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
           auth.status().code(),
           absl::StrCat("redis ", where, ": AUTH failed: ", auth.status().message(),
                        wrong ? " (check the password in storage.redis.url or "
-                               "the variable named by storage.redis.password_env)"
+                               "the variable named by storage.redis.password_env; "
+                               "on a cluster, storage.redis_cluster.password_env)"
                              : ""));
     }
   } else {
@@ -139,7 +140,8 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
           absl::StrCat("redis ", where, ": ", ping.status().message(),
                        noauth ? " (Redis requires a password: set it in the "
                                 "variable named by storage.redis.password_env "
-                                "or in storage.redis.url)"
+                                "or in storage.redis.url; on a cluster, in the one "
+                                "named by storage.redis_cluster.password_env)"
                               : ""));
     }
   }
