@@ -5,6 +5,11 @@
 #   start_server NAME CMD...   sets SERVER_PID, SERVER_ADDR (or SERVER_ERR)
 #   start_redis [PORT]         sets REDIS_PORT, REDIS_PID; a free port unless
 #                              PORT is given (to restart on the same one)
+#   start_redis_cluster N      N masters, no replicas (cluster-enabled, each
+#                              on a free port whose bus port +10000 is free
+#                              too), joined by redis-cli --cluster create;
+#                              sets CLUSTER_NODES ("h:p, h:p, ...") and
+#                              CLUSTER_PIDS
 #   stop_pid PID               TERM, then KILL after 5 s
 
 # The configs a script writes are the whole truth: no CROSSBRIDGE_* override
@@ -89,6 +94,42 @@ start_redis() {
       sleep 0.1
     done
     stop_pid "$REDIS_PID"
+  done
+  return 1
+}
+
+start_redis_cluster() {
+  local n=$1 port pid i addrs=()
+  CLUSTER_PIDS=() CLUSTER_NODES=''
+  for ((i = 0; i < n; i++)); do
+    for _ in $(seq 20); do
+      port=$((20000 + RANDOM % 32000))
+      ss -Htln "sport = :$port" | grep -q . && continue
+      ss -Htln "sport = :$((port + 10000))" | grep -q . && continue
+      break
+    done
+    mkdir -p "$TMP/cluster-$port"
+    redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+      --dir "$TMP/cluster-$port" --logfile "$TMP/cluster-$port/redis.log" &
+    pid=$!
+    PIDS+=("$pid")
+    CLUSTER_PIDS+=("$pid")
+    for _ in $(seq 50); do
+      [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]] && break
+      sleep 0.1
+    done
+    addrs+=("127.0.0.1:$port")
+  done
+  redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$TMP/cluster-create.log" 2>&1 ||
+    return 1
+  for _ in $(seq 100); do
+    local ok=1 a
+    for a in "${addrs[@]}"; do
+      redis-cli -h 127.0.0.1 -p "${a##*:}" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || ok=0
+    done
+    ((ok)) && { CLUSTER_NODES=$(printf '"%s", ' "${addrs[@]}"); CLUSTER_NODES=${CLUSTER_NODES%, }; return 0; }
+    sleep 0.1
   done
   return 1
 }

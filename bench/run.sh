@@ -6,6 +6,8 @@
 #   e  memory+metrics  the same with metrics on (every request counted)
 #   f  memory+tls+auth the same as b over TLS, with tenant tokens on
 #   c  redis      crossbridge-server, storage.backend redis
+#   k  redis-cluster  crossbridge-server, storage.backend redis-cluster on 3
+#                 masters (no replicas) on the same machine
 #   d  lua-direct loadgen calling the same Lua script on Redis itself
 #   g  peer       npm rate-limiter-flexible (RateLimiterRedis, ioredis) on
 #                 the same Redis, driven in process by bench/peer_load.js;
@@ -195,7 +197,7 @@ EXTRA_RUNS=''
 bench_server() {
   local id=$1 name=$2; shift 2
   if start_server "$name" "$@"; then
-    PEERS=("$SERVER_PID" "$REDIS_PID")
+    PEERS=("$SERVER_PID" $REDIS_PID)  # REDIS_PID: one pid, or a cluster's
     run_loadgen "$id" "${GEN_MODE[@]}" "${LOADGEN_EXTRA[@]}" --target "$SERVER_ADDR" --label "$name"
     local xid xname xflags
     while read -r xid xname xflags; do
@@ -239,6 +241,21 @@ done
 rcli flushall >/dev/null
 bench_server c redis "$SERVER" --config "$TMP/redis.yml"
 DBSIZE_AFTER_C=$(rcli dbsize)
+# k: the same server on a 3-master cluster (its own redis-servers), then
+# the exactness rule on it.
+if start_redis_cluster 3; then
+  write_config "$TMP/cluster.yml" "{backend: redis-cluster, redis_cluster: {nodes: [$CLUSTER_NODES], connections: $SERVER_REDIS_CONNECTIONS}}"
+  SAVED_REDIS_PID=$REDIS_PID
+  REDIS_PID="${CLUSTER_PIDS[*]}"  # PEERS: the cluster's processes
+  bench_server k redis-cluster "$SERVER" --config "$TMP/cluster.yml"
+  LOADGEN_EXTRA=("${EXACT[@]}")
+  bench_server kx redis-cluster-exact "$SERVER" --config "$TMP/cluster.yml"
+  LOADGEN_EXTRA=()
+  REDIS_PID=$SAVED_REDIS_PID
+  for pid in "${CLUSTER_PIDS[@]}"; do stop_pid "$pid"; done
+else
+  for id in k kx; do STATUS[$id]="unavailable: cannot start the redis cluster ($(tail -n 2 "$TMP/cluster-create.log" | tr '\n' ' '))"; done
+fi
 rcli flushall >/dev/null
 PEERS=("$REDIS_PID")
 run_loadgen d --mode redis --redis-url "$REDIS_URL" --redis-connections "$REDIS_CONNECTIONS" \
@@ -312,10 +329,10 @@ SAMPLE_TTL=$([[ -n $SAMPLE_KEY ]] && rcli pttl "$SAMPLE_KEY" || echo '?')
 field() { jq -r ".$2" <<<"${RESULT[$1]}"; }
 echo
 printf '%-3s %-16s %12s %10s %10s %10s %8s %8s %10s\n' "" contender "req/s" "p50 us" "p99 us" "p999 us" errors refused "other-cpu"
-declare -A NAME=([a]=noop [b]=memory [e]=memory+metrics [f]=memory+tls+auth [c]=redis
+declare -A NAME=([a]=noop [b]=memory [e]=memory+metrics [f]=memory+tls+auth [c]=redis [k]=redis-cluster
                  [d]=lua-direct [g]=peer [gh]=peer-hot [s]=sdk-unary [sh]=sdk-unary-hot
                  [ss]=sdk-stream [ssh]=sdk-stream-hot [sl]=sdk-lease [slh]=sdk-lease-hot)
-for id in a b e f c d g gh s sh ss ssh sl slh; do
+for id in a b e f c k d g gh s sh ss ssh sl slh; do
   name=${NAME[$id]}
   if [[ ${STATUS[$id]} == ok ]]; then
     printf '%-3s %-16s %12.0f %10.1f %10.1f %10.1f %8s %8s %10s\n' "$id" "$name" \
@@ -363,6 +380,7 @@ echo "  the token check alone, without gRPC (bench/auth_cost: Authorize + a tena
 "$BUILD_DIR/bench/auth_cost" --threads 2 --seconds 2 --rounds 5 | tail -n 1 | sed 's/^/  /'
 echo "c/a = $(ratio c a)   (target >= 0.60)"
 echo "c/d = $(ratio c d)"
+echo "k/c = $(ratio k c)   (redis-cluster, 3 masters / one Redis, all on these $(nproc) CPUs)"
 if [[ ${STATUS[c]} == ok ]]; then
   echo "p99(c) = $(awk -v u="$(field c p99_us)" 'BEGIN { printf "%.3f", u / 1000 }') ms   (target <= 2 ms)"
 else
@@ -392,8 +410,8 @@ echo
 echo "exactness: capacity $EXACT_CAPACITY per ${EXACT_WINDOW_S}s, one hot key, ${EXACT_S}s, concurrency $CONCURRENCY"
 printf '    %-18s %10s %10s %10s %10s  %s\n' contender allowed bound elapsed_s answers verdict
 EXACT_FAILED=0
-for id in cx dx gx sx ssx slx; do
-  case $id in cx) name=redis kind=gcra;; dx) name=lua-direct kind=gcra;;
+for id in cx kx dx gx sx ssx slx; do
+  case $id in cx) name=redis kind=gcra;; kx) name=redis-cluster kind=gcra;; dx) name=lua-direct kind=gcra;;
               gx) name=peer kind=fixed;; sx) name=sdk-unary kind=gcra;;
               ssx) name=sdk-stream kind=gcra;; slx) name=sdk-lease kind=gcra;; esac
   if [[ ${STATUS[$id]-} != ok ]]; then
