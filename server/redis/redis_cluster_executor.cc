@@ -26,16 +26,20 @@ constexpr absl::Duration kDegradedRefresh = absl::Milliseconds(500);
 class RedisClusterExecutor::Call {
  public:
   Call(Script script, absl::string_view key, Args args, absl::Time deadline,
-       ReplyCallback done)
+       ReplyCallback done, Args more_keys = {})
       : script(script), key(key), args(args.begin(), args.end()),
+        more_keys(more_keys.begin(), more_keys.end()),
         deadline(deadline), done(std::move(done)) {
     for (const std::string& a : this->args) views.push_back(a);
+    for (const std::string& k : this->more_keys) more_key_views.push_back(k);
   }
 
   const Script script;
-  const std::string key;
+  const std::string key;  // routes the call: more_keys share its slot
   const std::vector<std::string> args;
-  std::vector<absl::string_view> views;  // into args
+  const std::vector<std::string> more_keys;
+  std::vector<absl::string_view> views;           // into args
+  std::vector<absl::string_view> more_key_views;  // into more_keys
   const absl::Time deadline;
   int redirects = 0;
   ReplyCallback done;
@@ -123,7 +127,8 @@ void RedisClusterExecutor::EvalBatch(absl::Span<BatchCall> calls) {
   }
   if (routing == nullptr) {  // each call is refused as Route says why
     for (BatchCall& c : calls) {
-      Route(std::make_unique<Call>(c.script, c.key, c.args, deadline, std::move(c.done)),
+      Route(std::make_unique<Call>(c.script, c.key, c.args, deadline, std::move(c.done),
+                                   c.more_keys),
             nullptr, /*asking=*/false);
     }
     return;
@@ -133,13 +138,15 @@ void RedisClusterExecutor::EvalBatch(absl::Span<BatchCall> calls) {
   for (BatchCall& c : calls) {
     const int master = routing->map.MasterOf(KeySlot(c.key));
     RedisExecutor* target = routing->masters[master];
-    auto call = std::make_unique<Call>(c.script, c.key, c.args, deadline, std::move(c.done));
+    auto call = std::make_unique<Call>(c.script, c.key, c.args, deadline, std::move(c.done),
+                                       c.more_keys);
     Call* raw = call.get();
     by_master[master].push_back(
         {raw->script, raw->key, raw->views,
          [this, call = std::move(call), target](absl::StatusOr<ReplyPtr> reply) mutable {
            Finished(std::move(call), *target, std::move(reply));
-         }});
+         },
+         raw->more_key_views});
   }
   for (size_t m = 0; m < by_master.size(); ++m) {
     if (!by_master[m].empty()) {
@@ -186,10 +193,12 @@ void RedisClusterExecutor::Route(std::unique_ptr<Call> call, const ClusterNode* 
   if (target == nullptr) return call->done(refused);
   Call* raw = call.get();
   // Executors live as long as this one: the callback may name its own.
+  const ScriptExecutor::Args more_keys = raw->more_key_views;
   target->EvalAt(raw->script, raw->key, raw->views, raw->deadline, asking,
                  [this, call = std::move(call), target](absl::StatusOr<ReplyPtr> reply) mutable {
                    Finished(std::move(call), *target, std::move(reply));
-                 });
+                 },
+                 more_keys);
 }
 
 void RedisClusterExecutor::Finished(std::unique_ptr<Call> call, const RedisExecutor& from,

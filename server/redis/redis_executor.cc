@@ -70,8 +70,9 @@ void RedisExecutor::EvalBatch(absl::Span<BatchCall> calls) {
 }
 
 void RedisExecutor::EvalAt(Script script, absl::string_view key, Args args,
-                           absl::Time deadline, bool asking, ReplyCallback done) {
-  BatchCall call{script, key, args, std::move(done)};
+                           absl::Time deadline, bool asking, ReplyCallback done,
+                           Args more_keys) {
+  BatchCall call{script, key, args, std::move(done), more_keys};
   Submit(absl::MakeSpan(&call, 1), deadline, asking);
 }
 
@@ -86,8 +87,10 @@ void RedisExecutor::Submit(absl::Span<BatchCall> calls, absl::Time deadline,
     pending[next++] = RedisCall::Internal("*1\r\n$6\r\nASKING\r\n", deadline);
   }
   for (BatchCall& c : calls) {
+    const absl::AlphaNum numkeys(1 + c.more_keys.size());
     absl::InlinedVector<absl::string_view, 8> words = {"EVALSHA", shas_[c.script.index],
-                                                       "1", c.key};
+                                                       numkeys.Piece(), c.key};
+    words.insert(words.end(), c.more_keys.begin(), c.more_keys.end());
     words.insert(words.end(), c.args.begin(), c.args.end());
     RedisCall& p = pending[next++];
     AppendRespCommand(p.command, words);

@@ -94,8 +94,9 @@ class RedisExecutor final : public RedisBackend {
   // the call goes right after an ASKING on the same connection (Redis
   // Cluster's ASK redirect). For RedisClusterExecutor, which re-sends calls
   // within their first deadline.
+  // `more_keys`: KEYS[2..], as BatchCall::more_keys.
   void EvalAt(Script script, absl::string_view key, Args args, absl::Time deadline,
-              bool asking, ReplyCallback done);
+              bool asking, ReplyCallback done, Args more_keys = {});
   // EvalBatch with the caller's deadline.
   void EvalBatchAt(absl::Span<BatchCall> calls, absl::Time deadline) {
     Submit(calls, deadline, /*asking=*/false);

@@ -1,5 +1,6 @@
 // What a fleet-wide store needs from Redis: run one of its Lua scripts on one
-// key, asynchronously, alone or as a batch sent together. RedisExecutor is the real one; tests use
+// key (or, through EvalBatch's BatchCall::more_keys, on several keys of one
+// hash slot), asynchronously, alone or as a batch sent together. RedisExecutor is the real one; tests use
 // testing::FakeScriptExecutor to answer with any reply, error or timeout.
 //
 // Completion contract (every implementation):
@@ -49,12 +50,16 @@ class ScriptExecutor {
   virtual void Eval(Script script, absl::string_view key, Args args,
                     ReplyCallback done) = 0;
 
-  // One call of a batch.
+  // One call of a batch: KEYS = {key, more_keys...}, ARGV = args.
   struct BatchCall {
     Script script;
     absl::string_view key;
     Args args;
     ReplyCallback done;
+    // KEYS[2..] of a multi-key script (read before EvalBatch returns, like
+    // key). REQUIRES: every one hashes to key's Redis Cluster slot (one hash
+    // tag): a cluster executor sends the call to the master of key's slot.
+    Args more_keys = {};
   };
   // Runs every call as Eval would, written together (one pipeline on one
   // connection, in order, so Redis runs them back to back). Each `done` is
