@@ -2,6 +2,8 @@
 
 #include <initializer_list>
 
+#include "absl/strings/str_cat.h"
+
 namespace crossbridge {
 namespace {
 
@@ -55,6 +57,7 @@ absl::string_view KeyPrefix(KeyKind kind) {
     case KeyKind::kRetryBudget: return "cb:v2:budget:";
     case KeyKind::kHealthCount: return "cb:v2:health:";
     case KeyKind::kProbeLease: return "cb:v2:probe:";
+    case KeyKind::kEnvoyBucket: return "cb:v2:envoy:";
   }
   return "cb:v2:unknown:";
 }
@@ -78,6 +81,29 @@ std::string HealthCountKey(absl::string_view provider) {
 
 std::string ProbeLeaseKey(absl::string_view provider) {
   return Build(KeyKind::kProbeLease, {provider});
+}
+
+std::string EnvoyBucketKey(
+    absl::string_view domain,
+    absl::Span<const std::pair<absl::string_view, absl::string_view>> entries,
+    absl::string_view limit_identity) {
+  std::string key = Build(KeyKind::kEnvoyBucket, {domain});
+  for (const auto& [k, v] : entries) {
+    key.push_back(':');
+    AppendEscaped(k, key);
+    key.push_back(':');
+    AppendEscaped(v, key);
+  }
+  // The identity's own ':' separate its fixed four fields; it has no other.
+  key.push_back(':');
+  key.append(limit_identity.data(), limit_identity.size());
+  return key;
+}
+
+std::string EnvoyLimitIdentity(bool is_override, int64_t index_or_unit,
+                               int64_t requests_per_unit, int64_t window_us) {
+  return absl::StrCat(is_override ? "O:" : "L:", index_or_unit, ":",
+                      requests_per_unit, ":", window_us);
 }
 
 std::string EscapeKeyPart(absl::string_view part) {

@@ -103,7 +103,7 @@ TEST(KeyspaceTest, RandomPairsNeverMeetAndKindsNeverMeet) {
   std::set<std::string> prefixes;
   for (KeyKind kind : {KeyKind::kBucket, KeyKind::kTenantBucket,
                        KeyKind::kRetryBudget, KeyKind::kHealthCount,
-                       KeyKind::kProbeLease}) {
+                       KeyKind::kProbeLease, KeyKind::kEnvoyBucket}) {
     const std::string prefix(KeyPrefix(kind));
     EXPECT_EQ(prefix.find_first_of("{}"), std::string::npos);
     EXPECT_TRUE(prefixes.insert(prefix).second);
@@ -140,6 +140,47 @@ TEST(KeyspaceTest, TenantBucketsNeverMeetEachOtherOrSharedBuckets) {
             TenantBucketKey("b", "embed", "user:1"));
   EXPECT_NE(TenantBucketKey("a", "b:embed", "1"),
             TenantBucketKey("a:b", "embed", "1"));
+}
+
+// Envoy buckets: injective over (domain, entries, limit identity), never a
+// key of another kind, and hashed by the domain alone, so every bucket of
+// one request shares a Redis Cluster slot.
+TEST(KeyspaceTest, EnvoyBucketsAreInjectiveAndShareTheDomainsSlot) {
+  using Entries = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(EnvoyBucketKey("edge", {{"path", "/a:b"}}, EnvoyLimitIdentity(false, 0, 5, 1000000)),
+            "cb:v2:envoy:{edge}:path:/a%3Ab:L:0:5:1000000");
+  EXPECT_EQ(EnvoyLimitIdentity(true, 2, 7, 0), "O:2:7:0");
+  std::mt19937_64 rng(20261203);
+  absl::flat_hash_map<std::string, std::pair<std::string, Entries>> seen;
+  std::set<std::string> other_kinds;
+  const std::vector<std::string> identities = {EnvoyLimitIdentity(false, 0, 5, 1000000),
+                                               EnvoyLimitIdentity(false, 1, 5, 1000000),
+                                               EnvoyLimitIdentity(true, 1, 5, 0)};
+  for (int i = 0; i < 100000; ++i) {
+    const std::string domain = RandomPart(rng, 5);
+    Entries entries;
+    const int n = static_cast<int>(rng() % 3) + 1;
+    for (int e = 0; e < n; ++e) entries.emplace_back(RandomPart(rng, 4), RandomPart(rng, 4));
+    const std::string& identity = identities[rng() % identities.size()];
+    std::vector<std::pair<absl::string_view, absl::string_view>> views(entries.begin(),
+                                                                       entries.end());
+    const std::string key = EnvoyBucketKey(domain, views, identity);
+    auto [it, inserted] =
+        seen.try_emplace(key, absl::StrCat(domain, "\n", identity), entries);
+    if (!inserted) {
+      ASSERT_EQ(it->second, std::make_pair(absl::StrCat(domain, "\n", identity), entries))
+          << "two requests share " << key;
+    }
+    ASSERT_EQ(key.rfind("cb:v2:envoy:{", 0), 0u);
+    if (!domain.empty()) ASSERT_EQ(HashTagOf(key), EscapeKeyPart(domain));
+    if (i % 8 == 0) {
+      other_kinds.insert(BucketKey(domain, entries[0].first));
+      other_kinds.insert(RetryBudgetKey(domain));
+      other_kinds.insert(HealthCountKey(domain));
+    }
+  }
+  EXPECT_GT(seen.size(), 50000u);
+  for (const std::string& k : other_kinds) ASSERT_EQ(seen.count(k), 0u) << k;
 }
 
 }  // namespace
