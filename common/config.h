@@ -265,6 +265,48 @@ struct AuthConfig {
   std::string tokens_file;
 };
 
+// ---- envoy ----------------------------------------------------------------
+// Envoy's rate-limit service (envoy.service.ratelimit.v3.RateLimitService),
+// configured like envoyproxy/ratelimit: per domain, a tree of descriptors
+// matched entry by entry (server/envoy/descriptor_matcher.h). Reloadable:
+// a reload swaps the tree; buckets of unchanged limits keep their state.
+
+// One limit of a descriptor: a GCRA bucket of requests_per_unit permits
+// refilling continuously over `window`.
+struct EnvoyRateLimit {
+  int64_t requests_per_unit = 0;  // >= 1, <= 1e9
+  // unit: second|minute|hour|day, or window_seconds (exactly one is given).
+  absl::Duration window = absl::ZeroDuration();
+  // The unit as Envoy names it (1..4 = SECOND..DAY); 0 when window_seconds
+  // was given (answered as UNKNOWN in current_limit).
+  int unit = 0;
+  std::string name;  // optional; answered in current_limit.name
+};
+
+struct EnvoyDescriptor {
+  std::string key;  // not empty
+  // Set: matches only this value; unset: any value of `key` (a key+value
+  // sibling wins over it).
+  std::optional<std::string> value;
+  // Empty: a node with no limit (matches, limits nothing).
+  std::vector<EnvoyRateLimit> rate_limits;
+  bool shadow_mode = false;  // answers OK, counts what it would refuse
+  std::vector<EnvoyDescriptor> descriptors;  // nested
+};
+
+struct EnvoyDomain {
+  std::string domain;  // not empty, unique
+  std::vector<EnvoyDescriptor> descriptors;
+};
+
+struct EnvoyConfig {
+  std::vector<EnvoyDomain> domains;  // in file order
+  // When the store fails: allow (fail open, the default: Envoy's own
+  // failure_mode_deny is false), deny (UNAVAILABLE) or local (decided by
+  // an in-process store).
+  StoreFailurePolicy on_store_failure = StoreFailurePolicy::kAllow;
+};
+
 struct Config {
   // Where this config came from ("<embedded default>" or a path).
   std::string source = "<embedded default>";
@@ -273,6 +315,7 @@ struct Config {
   LoggingConfig logging;
   AuthConfig auth;
   RuntimeConfig runtime;
+  EnvoyConfig envoy;
 };
 
 // Looks up an environment variable; nullopt when unset. Injected so tests do

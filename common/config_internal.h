@@ -9,6 +9,7 @@
 //                         runtime.rate_limiting, runtime.health_checks
 //   config_schema_retry.cc  YAML -> Config: runtime.retry
 //   config_schema_security.cc  YAML -> Config: server.tls, auth
+//   config_schema_envoy.cc  YAML -> Config: envoy (Envoy's rate-limit service)
 //   config_file.cc        ParseConfig (one document), files, discovery, env
 //
 // Every reader overlays what the document (and the environment) sets on the
@@ -85,6 +86,9 @@ absl::Status ReadTlsSection(const YamlReader& reader, const YamlMap& m,
 // Overlays auth on *out.
 absl::Status ReadAuthSection(const YamlReader& reader, const YamlMap& m,
                              AuthConfig* out);
+// Overlays the top-level envoy section on *out (config_schema_envoy.cc).
+absl::Status ReadEnvoySection(const YamlReader& reader, const YamlMap& m,
+                              EnvoyConfig* out);
 
 // The origin to blame for a value: its own if set, else the inherited one if
 // that was set, else its own (which points at the nearest map).

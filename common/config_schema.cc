@@ -48,7 +48,8 @@ class ConfigParser {
 
   absl::Status Read(const YamlMap& root, Config* config) const {
     RETURN_IF_ERROR(
-        r_.CheckKeys(root, {"server", "storage", "logging", "auth", "runtime"}));
+        r_.CheckKeys(root, {"server", "storage", "logging", "auth", "runtime",
+                            "envoy"}));
     ASSIGN_OR_RETURN(YamlMap server, r_.Child(root, "server"));
     RETURN_IF_ERROR(ReadServer(server, &config->server));
     ASSIGN_OR_RETURN(YamlMap storage, r_.Child(root, "storage"));
@@ -58,7 +59,9 @@ class ConfigParser {
     ASSIGN_OR_RETURN(YamlMap auth, r_.Child(root, "auth"));
     RETURN_IF_ERROR(ReadAuthSection(r_, auth, &config->auth));
     ASSIGN_OR_RETURN(YamlMap runtime, r_.Child(root, "runtime"));
-    return ReadRuntime(runtime, &config->runtime);
+    RETURN_IF_ERROR(ReadRuntime(runtime, &config->runtime));
+    ASSIGN_OR_RETURN(YamlMap envoy, r_.Child(root, "envoy"));
+    return ReadEnvoySection(r_, envoy, &config->envoy);
   }
 
  private:
