@@ -18,6 +18,10 @@
 #include "common/status.h"
 #include "server/auth/authenticator.h"
 #include "server/auth/tenant_tokens.h"
+#include "server/envoy/envoy_rate_limit_service.h"
+#include "server/envoy/envoy_rate_limiter.h"
+#include "server/envoy/memory_envoy_store.h"
+#include "server/envoy/redis_envoy_store.h"
 #include "server/health/health_registry.h"
 #include "server/health/memory_outcome_store.h"
 #include "server/health/redis_outcome_store.h"
@@ -52,6 +56,9 @@ struct Stores {
   std::unique_ptr<BudgetStore> budgets;
   std::unique_ptr<BudgetStore> local_budgets;
   std::unique_ptr<OutcomeStore> outcomes;
+  // Envoy's rate-limit buckets: all-or-nothing over a request's buckets.
+  std::unique_ptr<EnvoyBucketStore> envoy;
+  std::unique_ptr<EnvoyBucketStore> local_envoy;  // null for the memory backend
 };
 
 Stores MakeStores(const Config& config, const Clock& clock, Metrics* metrics) {
@@ -61,7 +68,10 @@ Stores MakeStores(const Config& config, const Clock& clock, Metrics* metrics) {
       config.runtime.rate_limiting.cleanup_threshold);
   s.memory = memory.get();
   s.local_budgets = std::make_unique<MemoryBudgetStore>();
+  auto memory_envoy =
+      std::make_unique<MemoryEnvoyStore>(clock, config.storage.memory.max_buckets);
   if (config.storage.backend == StorageBackend::kMemory) {
+    s.envoy = std::move(memory_envoy);
     s.buckets = std::move(memory);
     s.outcomes = std::make_unique<MemoryOutcomeStore>(clock);
     return s;
@@ -78,6 +88,8 @@ Stores MakeStores(const Config& config, const Clock& clock, Metrics* metrics) {
     s.redis = std::make_unique<RedisExecutor>(config.storage.redis, clock, round_trips);
   }
   s.buckets = std::make_unique<RedisStore>(*s.redis);
+  s.envoy = std::make_unique<RedisEnvoyStore>(*s.redis);
+  s.local_envoy = std::move(memory_envoy);
   s.local_buckets = std::move(memory);
   s.budgets = std::make_unique<RedisBudgetStore>(*s.redis);
   s.outcomes = std::make_unique<RedisOutcomeStore>(*s.redis);
@@ -119,7 +131,8 @@ class ServerImpl final : public Server {
   ServerImpl(std::shared_ptr<const Config> config, const Clock& clock,
              std::unique_ptr<Metrics> metrics, std::unique_ptr<ServerTls> tls,
              std::shared_ptr<const TenantTokens> tokens, Stores stores,
-             std::unique_ptr<RateLimiter> limiter)
+             std::unique_ptr<RateLimiter> limiter,
+             std::unique_ptr<EnvoyRateLimiter> envoy_limiter)
       : config_(std::move(config)),
         clock_(clock),
         metrics_(std::move(metrics)),
@@ -130,11 +143,13 @@ class ServerImpl final : public Server {
         health_(config_->runtime.health_checks, clock, *probers_,
                 *stores_.outcomes, metrics_.get()),
         limiter_(std::move(limiter)),
+        envoy_limiter_(std::move(envoy_limiter)),
         advisor_(config_->runtime.retry,
                  stores_.budgets ? *stores_.budgets : *stores_.local_budgets,
                  *stores_.local_budgets, &health_, std::random_device{}(),
                  metrics_.get()),
         rate_limiter_service_(*limiter_, auth_, metrics_.get()),
+        envoy_service_(*envoy_limiter_),
         retry_advisor_service_(advisor_, auth_, metrics_.get()),
         health_reporter_service_(health_, advisor_, auth_,
                                  [this] { return StoreHealth(); }, metrics_.get()) {
@@ -177,6 +192,7 @@ class ServerImpl final : public Server {
                              &port_);
     builder.RegisterService(&grpc_health_);
     builder.RegisterService(&rate_limiter_service_);
+    builder.RegisterService(&envoy_service_);
     builder.RegisterService(&retry_advisor_service_);
     builder.RegisterService(&health_reporter_service_);
     // Every name known before the first Check can arrive.
@@ -295,6 +311,8 @@ class ServerImpl final : public Server {
     absl::StatusOr<std::shared_ptr<const RateLimiter::RuleSet>> rules =
         limiter_->BuildRules(next.runtime.rate_limiting);
     if (!rules.ok()) return rules.status();
+    ASSIGN_OR_RETURN(std::shared_ptr<const EnvoyRateLimiter::Rules> envoy_rules,
+                     envoy_limiter_->BuildRules(next.envoy));
     std::shared_ptr<const RetryAdvisor::PolicySet> policies =
         advisor_.BuildPolicies(next.runtime.retry);
     ASSIGN_OR_RETURN(std::shared_ptr<const TenantTokens> tokens,
@@ -302,6 +320,7 @@ class ServerImpl final : public Server {
     if (absl::Status s = InitLogging(next.logging); !s.ok()) return s;
 
     limiter_->Apply(*std::move(rules));
+    envoy_limiter_->Apply(std::move(envoy_rules));
     auth_.Apply(next.auth.enabled, tokens);
     LogAuth(next.auth, tokens.get());
     advisor_.Apply(std::move(policies));
@@ -376,11 +395,13 @@ class ServerImpl final : public Server {
   const std::unique_ptr<Probers> probers_;
   HealthRegistry health_;
   const std::unique_ptr<RateLimiter> limiter_;
+  const std::unique_ptr<EnvoyRateLimiter> envoy_limiter_;
   RetryAdvisor advisor_;
   absl::Mutex gate_mu_;
   bool gate_server_ ABSL_GUARDED_BY(gate_mu_) = false;
   GrpcHealthService grpc_health_;
   RateLimiterService rate_limiter_service_;
+  EnvoyRateLimitService envoy_service_;
   RetryAdvisorService retry_advisor_service_;
   HealthReporterService health_reporter_service_;
   std::unique_ptr<grpc::Server> server_;
@@ -411,10 +432,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
                    RateLimiter::Create(config->runtime.rate_limiting,
                                        *stores.buckets, stores.local_buckets.get(),
                                        metrics.get()));
+  ASSIGN_OR_RETURN(std::unique_ptr<EnvoyRateLimiter> envoy_limiter,
+                   EnvoyRateLimiter::Create(config->envoy, *stores.envoy,
+                                            stores.local_envoy.get(), metrics.get()));
   if (metrics != nullptr) metrics->RecordStartupConfig(clock.Now());
   return std::unique_ptr<Server>(new ServerImpl(
       std::move(config), clock, std::move(metrics), std::move(tls),
-      std::move(tokens), std::move(stores), std::move(limiter)));
+      std::move(tokens), std::move(stores), std::move(limiter),
+      std::move(envoy_limiter)));
 }
 
 }  // namespace crossbridge

@@ -266,6 +266,11 @@ Metrics::Metrics(const Clock& clock)
           *registry_, "crossbridge_tls_certificate_expiry_timestamp_seconds",
           "Unix time at which the serving TLS certificate expires (notAfter); "
           "absent with TLS off.")),
+      envoy_decisions_(CounterFamily(
+          *registry_, "crossbridge_envoy_decisions_total",
+          "Envoy ShouldRateLimit decisions per request descriptor, by domain, "
+          "key (the descriptor's first entry key, configured keys only) and "
+          "code (ok, over_limit, shadow_over_limit).")),
       request_families_(std::make_shared<RequestFamilies>(clock)),
       state_families_(std::make_shared<StateFamilies>()),
       process_(std::make_shared<ProcessCollector>()) {

@@ -134,6 +134,13 @@ class Metrics {
   using StateCollector = std::function<std::vector<prometheus::MetricFamily>()>;
   void SetStateCollector(StateCollector collector);
 
+  // crossbridge_envoy_decisions_total{domain, key, code}: the family whose
+  // children server/envoy/ resolves when it builds its rules (bounded: only
+  // configured domains and keys, "_other" for the rest, never values).
+  prometheus::Family<prometheus::Counter>& envoy_decisions() {
+    return envoy_decisions_;
+  }
+
   // What the exposer serves: the registry, the request families, the
   // process_* families and the state collector.
   std::vector<std::shared_ptr<prometheus::Collectable>> Collectables() const;
@@ -161,6 +168,7 @@ class Metrics {
   prometheus::Counter& tls_reload_success_;
   prometheus::Counter& tls_reload_failure_;
   prometheus::Family<prometheus::Gauge>& tls_expiry_;
+  prometheus::Family<prometheus::Counter>& envoy_decisions_;
   const std::shared_ptr<RequestFamilies> request_families_;
   const std::shared_ptr<StateFamilies> state_families_;
   const std::shared_ptr<prometheus::Collectable> process_;
