@@ -1,0 +1,240 @@
+// Envoy rate limiting without gRPC: descriptor matching exactly as
+// envoyproxy/ratelimit (key+value over key, nested, last entry's node), and
+// the limiter's decisions on the memory store under a fake clock
+// (all-or-nothing, shadow mode, hits_addend, overrides, statuses).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "server/envoy/descriptor_matcher.h"
+#include "server/envoy/envoy_rate_limiter.h"
+#include "server/envoy/memory_envoy_store.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/fake_env.h"
+#include "tests/testing/status_matchers.h"
+
+namespace crossbridge {
+namespace {
+
+using ::crossbridge::testing::FakeClock;
+using ::crossbridge::testing::FakeEnv;
+using ::crossbridge::testing::IsOk;
+using ::crossbridge::testing::StatusIs;
+using ::testing::HasSubstr;
+
+constexpr char kConfig[] = R"(
+envoy:
+  domains:
+    - domain: edge
+      descriptors:
+        - key: remote_address
+          rate_limit: {unit: minute, requests_per_unit: 2}
+        - key: remote_address
+          value: 10.0.0.1
+          rate_limit: {unit: minute, requests_per_unit: 5, name: vip}
+        - key: tenant
+          descriptors:
+            - key: user
+              rate_limit: {unit: hour, requests_per_unit: 3}
+            - key: user
+              value: admin
+        - key: path
+          value: /login
+          shadow_mode: true
+          rate_limit: {unit: minute, requests_per_unit: 1}
+        - key: burst
+          rate_limit:
+            - {name: burst, window_seconds: 1, requests_per_unit: 2}
+            - {name: sustained, unit: minute, requests_per_unit: 3}
+)";
+
+EnvoyConfig LoadEnvoy() {
+  absl::StatusOr<Config> c = ParseConfig(kConfig, "t.yml", FakeEnv({}));
+  EXPECT_THAT(c, IsOk());
+  return c->envoy;
+}
+
+TEST(DescriptorMatcherTest, KeyValueBeatsKeyAndTheLastEntryDecides) {
+  absl::StatusOr<std::unique_ptr<const DescriptorMatcher>> m =
+      DescriptorMatcher::Create(LoadEnvoy());
+  ASSERT_THAT(m, IsOk());
+  const DescriptorMatcher& matcher = **m;
+  auto match = [&](std::vector<EnvoyEntry> entries, absl::string_view domain = "edge") {
+    return matcher.Match(domain, entries);
+  };
+  const auto* vip = match({{"remote_address", "10.0.0.1"}});
+  ASSERT_NE(vip, nullptr);
+  EXPECT_EQ(vip->limits.at(0).requests_per_unit, 5);
+  const auto* any = match({{"remote_address", "10.0.0.2"}});
+  ASSERT_NE(any, nullptr);
+  EXPECT_EQ(any->limits.at(0).requests_per_unit, 2);
+  // Nested: tenant has no limit itself; tenant+user reaches user's.
+  const auto* tenant = match({{"tenant", "t1"}});
+  ASSERT_NE(tenant, nullptr);
+  EXPECT_TRUE(tenant->limits.empty());
+  const auto* user = match({{"tenant", "t1"}, {"user", "bob"}});
+  ASSERT_NE(user, nullptr);
+  EXPECT_EQ(user->limits.at(0).requests_per_unit, 3);
+  // user=admin is configured without a limit: it matches and limits nothing.
+  const auto* admin = match({{"tenant", "t1"}, {"user", "admin"}});
+  ASSERT_NE(admin, nullptr);
+  EXPECT_TRUE(admin->limits.empty());
+  // No node for an entry at some level: nothing.
+  EXPECT_EQ(match({{"tenant", "t1"}, {"group", "g"}}), nullptr);
+  EXPECT_EQ(match({{"remote_address", "1"}, {"user", "bob"}}), nullptr);
+  EXPECT_EQ(match({{"path", "/other"}}), nullptr);
+  EXPECT_EQ(match({{"remote_address", "10.0.0.1"}}, "nope"), nullptr);
+  EXPECT_TRUE(match({{"path", "/login"}})->shadow_mode);
+  EXPECT_EQ(match({{"burst", "x"}})->limits.size(), 2u);
+}
+
+class EnvoyRateLimiterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<EnvoyRateLimiter>> l =
+        EnvoyRateLimiter::Create(LoadEnvoy(), store_, nullptr, nullptr);
+    ASSERT_THAT(l, IsOk());
+    limiter_ = std::move(*l);
+  }
+
+  absl::StatusOr<EnvoyResponse> Call(const EnvoyRequest& request) {
+    absl::StatusOr<EnvoyResponse> out = absl::UnknownError("no answer");
+    limiter_->ShouldRateLimit(request, [&](absl::StatusOr<EnvoyResponse> r) { out = r; });
+    return out;
+  }
+  static EnvoyDescriptorRequest D(std::vector<std::pair<std::string, std::string>> entries) {
+    EnvoyDescriptorRequest d;
+    d.entries = std::move(entries);
+    return d;
+  }
+  EnvoyCode Overall(std::vector<EnvoyDescriptorRequest> ds, uint32_t hits = 0) {
+    absl::StatusOr<EnvoyResponse> r = Call({"edge", std::move(ds), hits});
+    EXPECT_THAT(r, IsOk());
+    return r.ok() ? r->overall_code : EnvoyCode::kOk;
+  }
+
+  FakeClock clock_;
+  MemoryEnvoyStore store_{clock_, 1000};
+  std::unique_ptr<EnvoyRateLimiter> limiter_;
+};
+
+TEST_F(EnvoyRateLimiterTest, StatusesCarryTheDecidingLimit) {
+  absl::StatusOr<EnvoyResponse> r =
+      Call({"edge", {D({{"remote_address", "10.0.0.1"}}), D({{"nothing", "x"}})}, 0});
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->overall_code, EnvoyCode::kOk);
+  ASSERT_EQ(r->statuses.size(), 2u);
+  ASSERT_TRUE(r->statuses[0].current_limit.has_value());
+  EXPECT_EQ(r->statuses[0].current_limit->requests_per_unit, 5);
+  EXPECT_EQ(r->statuses[0].current_limit->unit, 2);
+  EXPECT_EQ(r->statuses[0].current_limit->name, "vip");
+  EXPECT_EQ(r->statuses[0].limit_remaining, 4);
+  EXPECT_EQ(r->statuses[0].duration_until_reset_ms, 12000);  // one of 5 per minute
+  EXPECT_FALSE(r->statuses[1].current_limit.has_value());
+}
+
+TEST_F(EnvoyRateLimiterTest, AllOrNothingAcrossDescriptors) {
+  // a has 2 per minute, vip 5. Two requests of (a, vip) take from both; the
+  // third is over on a and must not take from vip's bucket.
+  auto a = D({{"remote_address", "a"}});
+  auto vip = D({{"remote_address", "10.0.0.1"}});
+  EXPECT_EQ(Overall({a, vip}), EnvoyCode::kOk);
+  EXPECT_EQ(Overall({a, vip}), EnvoyCode::kOk);
+  absl::StatusOr<EnvoyResponse> r = Call({"edge", {vip, a}, 0});
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->overall_code, EnvoyCode::kOverLimit);
+  EXPECT_EQ(r->statuses[0].code, EnvoyCode::kOk);
+  EXPECT_EQ(r->statuses[1].code, EnvoyCode::kOverLimit);
+  EXPECT_EQ(r->statuses[1].duration_until_reset_ms, 30000);  // one permit refills
+  auto peek = vip;
+  peek.hits_addend = 0;
+  r = Call({"edge", {peek}, 0});
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->statuses[0].limit_remaining, 3);  // 5 - 2: the refusal took none
+}
+
+TEST_F(EnvoyRateLimiterTest, SeveralLimitsOnOneNodeEachMustAdmit) {
+  auto d = D({{"burst", "x"}});
+  EXPECT_EQ(Overall({d}), EnvoyCode::kOk);
+  EXPECT_EQ(Overall({d}), EnvoyCode::kOk);
+  absl::StatusOr<EnvoyResponse> r = Call({"edge", {d}, 0});
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->overall_code, EnvoyCode::kOverLimit);
+  EXPECT_EQ(r->statuses[0].current_limit->name, "burst");
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(Overall({d}), EnvoyCode::kOk);  // burst refilled; sustained 3rd
+  clock_.Advance(absl::Seconds(1));
+  r = Call({"edge", {d}, 0});
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->overall_code, EnvoyCode::kOverLimit);
+  EXPECT_EQ(r->statuses[0].current_limit->name, "sustained");
+}
+
+TEST_F(EnvoyRateLimiterTest, ShadowModeNeverBlocks) {
+  auto login = D({{"path", "/login"}});
+  auto a = D({{"remote_address", "s"}});
+  EXPECT_EQ(Overall({login, a}), EnvoyCode::kOk);
+  absl::StatusOr<EnvoyResponse> r = Call({"edge", {login, a}, 0});
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->overall_code, EnvoyCode::kOk);  // login would refuse: shadow
+  EXPECT_EQ(r->statuses[0].code, EnvoyCode::kOk);
+  EXPECT_EQ(Overall({a}), EnvoyCode::kOverLimit);  // a's 2 were both taken
+}
+
+TEST_F(EnvoyRateLimiterTest, HitsAddendAndPeek) {
+  auto a = D({{"remote_address", "h"}});
+  auto peek = a;
+  peek.hits_addend = 0;
+  absl::StatusOr<EnvoyResponse> r = Call({"edge", {peek}, 0});
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->statuses[0].limit_remaining, 2);  // consumed nothing
+  EXPECT_EQ(Overall({a}, /*hits=*/3), EnvoyCode::kOverLimit);  // above the capacity
+  EXPECT_EQ(Overall({a}, /*hits=*/2), EnvoyCode::kOk);
+  EXPECT_EQ(Overall({peek}), EnvoyCode::kOverLimit);  // empty: a peek says so
+  auto one = a;
+  one.hits_addend = 1;  // the descriptor's wins over the request's
+  EXPECT_EQ(Overall({one}, /*hits=*/0), EnvoyCode::kOverLimit);
+}
+
+TEST_F(EnvoyRateLimiterTest, OverrideHasItsOwnBucket) {
+  auto a = D({{"remote_address", "o"}});
+  a.limit = EnvoyDescriptorRequest::Override{1, 1};  // 1 per second
+  absl::StatusOr<EnvoyResponse> r = Call({"edge", {a}, 0});
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->statuses[0].current_limit->requests_per_unit, 1);
+  EXPECT_EQ(r->statuses[0].current_limit->unit, 1);
+  EXPECT_EQ(Overall({a}), EnvoyCode::kOverLimit);
+  // The configured 2/minute bucket of the same entries is untouched.
+  auto plain = D({{"remote_address", "o"}});
+  EXPECT_EQ(Overall({plain}), EnvoyCode::kOk);
+  EXPECT_EQ(Overall({plain}), EnvoyCode::kOk);
+  // An override for an unknown domain is not applied (envoyproxy/ratelimit).
+  r = Call({"nope", {a}, 0});
+  ASSERT_THAT(r, IsOk());
+  EXPECT_FALSE(r->statuses[0].current_limit.has_value());
+}
+
+TEST_F(EnvoyRateLimiterTest, InvalidRequestsNameTheField) {
+  EXPECT_THAT(Call({"", {D({{"k", "v"}})}, 0}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("domain")));
+  EXPECT_THAT(Call({"edge", {D({})}, 0}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("descriptors[0].entries")));
+  EXPECT_THAT(Call({"edge", {D({{"k", "v"}}), D({{"", "v"}})}, 0}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("descriptors[1].entries[0].key")));
+  auto bad_unit = D({{"k", "v"}});
+  bad_unit.limit = EnvoyDescriptorRequest::Override{1, 9};
+  EXPECT_THAT(Call({"edge", {bad_unit}, 0}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("descriptors[0].limit.unit")));
+  auto big = D({{"k", "v"}});
+  big.hits_addend = uint64_t{1} << 40;
+  EXPECT_THAT(Call({"edge", {big}, 0}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("descriptors[0].hits_addend: too large")));
+}
+
+}  // namespace
+}  // namespace crossbridge
