@@ -18,6 +18,9 @@ namespace {
 // How often the map is read again when nothing asks for it.
 constexpr absl::Duration kHealthyRefresh = absl::Seconds(5);
 constexpr absl::Duration kDegradedRefresh = absl::Milliseconds(500);
+// A call parked on TRYAGAIN or CLUSTERDOWN is routed again this much later
+// (or after the next map read, if sooner), until its deadline.
+constexpr absl::Duration kParkedRetry = absl::Milliseconds(25);
 
 }  // namespace
 
@@ -41,6 +44,7 @@ class RedisClusterExecutor::Call {
   std::vector<absl::string_view> views;           // into args
   std::vector<absl::string_view> more_key_views;  // into more_keys
   const absl::Time deadline;
+  absl::Time retry_at;  // when parked: when to route it again
   int redirects = 0;
   ReplyCallback done;
 };
@@ -221,8 +225,10 @@ void RedisClusterExecutor::Finished(std::unique_ptr<Call> call, const RedisExecu
           ++call->redirects;
           MutexLock lock(&mu_);
           if (!stopping_) {
+            call->retry_at = clock_.MonotonicNow() + kParkedRetry;
             parked_.push_back(std::move(call));
             refresh_requested_ = true;
+            wake_ = true;
             return;
           }
         }
@@ -237,6 +243,7 @@ void RedisClusterExecutor::Finished(std::unique_ptr<Call> call, const RedisExecu
 void RedisClusterExecutor::RequestRefresh() {
   MutexLock lock(&mu_);
   refresh_requested_ = true;
+  wake_ = true;
 }
 
 absl::StatusOr<SlotMap> RedisClusterExecutor::ReadMap() {
@@ -274,28 +281,43 @@ absl::StatusOr<SlotMap> RedisClusterExecutor::ReadMap() {
 void RedisClusterExecutor::RefreshLoop() {
   absl::Time last_read = absl::InfinitePast();
   for (;;) {
+    std::vector<std::unique_ptr<Call>> due;
+    bool read = false;
     {
       MutexLock lock(&mu_);
-      const absl::Duration period = reported_ ? kHealthyRefresh : kDegradedRefresh;
-      clock_.AwaitUntil(
-          lock,
-          [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return stopping_ || refresh_requested_;
-          },
-          last_read + period);
-      if (stopping_) return;
+      for (;;) {
+        if (stopping_) return;
+        wake_ = false;
+        const absl::Time now = clock_.MonotonicNow();
+        // At most one read per kRefreshInterval, however many ask.
+        const absl::Time read_at =
+            refresh_requested_
+                ? last_read + kRefreshInterval
+                : last_read + (reported_ ? kHealthyRefresh : kDegradedRefresh);
+        read = now >= read_at;
+        absl::Time wake = read_at;
+        for (auto it = parked_.begin(); it != parked_.end();) {
+          const absl::Time at = std::min((*it)->retry_at, (*it)->deadline);
+          if (read || at <= now) {
+            due.push_back(std::move(*it));
+            it = parked_.erase(it);
+          } else {
+            wake = std::min(wake, at);
+            ++it;
+          }
+        }
+        if (read || !due.empty()) break;
+        clock_.AwaitUntil(
+            lock, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping_ || wake_; },
+            wake);
+      }
+      if (read) {
+        refresh_requested_ = false;
+        last_read = clock_.MonotonicNow();
+      }
     }
-    // At most one read per kRefreshInterval, however many ask.
-    const absl::Duration since = clock_.MonotonicNow() - last_read;
-    if (since < kRefreshInterval) clock_.SleepFor(kRefreshInterval - since);
-    {
-      MutexLock lock(&mu_);
-      refresh_requested_ = false;
-    }
-    last_read = clock_.MonotonicNow();
-    absl::StatusOr<SlotMap> map = ReadMap();
-    std::vector<std::unique_ptr<Call>> parked;
-    {
+    if (read) {
+      absl::StatusOr<SlotMap> map = ReadMap();
       MutexLock lock(&mu_);
       if (stopping_) return;
       if (map.ok()) {
@@ -310,9 +332,8 @@ void RedisClusterExecutor::RefreshLoop() {
         last_error_ = std::string(map.status().message());
         map_read_failed_ = true;
       }
-      parked.swap(parked_);
     }
-    for (auto& call : parked) {
+    for (auto& call : due) {
       if (clock_.MonotonicNow() >= call->deadline) {
         call->done(absl::DeadlineExceededError(
             "redis cluster: the slot stayed unavailable (TRYAGAIN or CLUSTERDOWN) "
@@ -321,7 +342,7 @@ void RedisClusterExecutor::RefreshLoop() {
         Route(std::move(call), nullptr, /*asking=*/false);
       }
     }
-    UpdateHealth();
+    if (read) UpdateHealth();
   }
 }
 

@@ -12,8 +12,9 @@
 //    (at most every kRefreshInterval);
 //  - ASK: the call is sent to the node named after an ASKING, on the same
 //    connection; the map stays;
-//  - TRYAGAIN, CLUSTERDOWN: the call waits for the next map refresh and is
-//    routed again.
+//  - TRYAGAIN, CLUSTERDOWN: the call is routed again 25 ms later (sooner if
+//    the map is read again meanwhile), and fails DEADLINE_EXCEEDED at its
+//    deadline if the slot is still unavailable then.
 // Any other outcome is the call's (the script's reply, UNAVAILABLE for a
 // node that is down, DEADLINE_EXCEEDED), as the ScriptExecutor contract says.
 // A node found unreachable also triggers a refresh, so a failover is picked
@@ -114,6 +115,7 @@ class RedisClusterExecutor final : public RedisBackend {
   std::shared_ptr<const Routing> routing_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Call>> parked_ ABSL_GUARDED_BY(mu_);  // TRYAGAIN...
   bool refresh_requested_ ABSL_GUARDED_BY(mu_) = true;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;  // the refresher has news
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::string last_error_ ABSL_GUARDED_BY(mu_);
   bool reported_ ABSL_GUARDED_BY(mu_) = false;  // reachable_ as last reported
