@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "envoy/service/ratelimit/v3/rls.grpc.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
@@ -201,6 +204,51 @@ TEST_P(EnvoyRlsTest, InvalidRequestsAreInvalidArgumentNamingTheField) {
   s = rls_->Call(bad, &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("descriptors[0].limit.unit"));
+}
+
+// What grpcurl needs: the service listed and its types described by
+// reflection, and the README's JSON request accepted as is.
+TEST_P(EnvoyRlsTest, ReflectionAndTheReadmesJsonRequest) {
+  auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+  auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
+  grpc::reflection::v1alpha::ServerReflectionRequest req;
+  grpc::reflection::v1alpha::ServerReflectionResponse resp;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    auto stream = stub->ServerReflectionInfo(&ctx);
+    req.set_list_services("");
+    ASSERT_TRUE(stream->Write(req));
+    ASSERT_TRUE(stream->Read(&resp));
+    stream->WritesDone();
+  }
+  std::set<std::string> names;
+  for (const auto& s : resp.list_services_response().service()) names.insert(s.name());
+  EXPECT_TRUE(names.count("envoy.service.ratelimit.v3.RateLimitService"));
+  EXPECT_TRUE(names.count("crossbridge.v1.RateLimiter"));
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    auto stream = stub->ServerReflectionInfo(&ctx);
+    req.set_file_containing_symbol("envoy.service.ratelimit.v3.RateLimitRequest");
+    ASSERT_TRUE(stream->Write(req));
+    ASSERT_TRUE(stream->Read(&resp));
+    stream->WritesDone();
+  }
+  EXPECT_GT(resp.file_descriptor_response().file_descriptor_proto_size(), 0);
+
+  rls::RateLimitRequest request;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  R"({"domain":"edge","descriptors":[{"entries":[{"key":"remote_address","value":"10.0.0.1"}]}]})",
+                  &request)
+                  .ok());
+  rls::RateLimitResponse response = rls_->Ok(request);
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(response, &json).ok());
+  EXPECT_EQ(json,
+            R"({"overallCode":"OK","statuses":[{"code":"OK","currentLimit":)"
+            R"({"requestsPerUnit":5,"unit":"MINUTE"},"limitRemaining":4,)"
+            R"("durationUntilReset":"12s"}]})");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EnvoyRlsTest, ::testing::Values(false, true),
