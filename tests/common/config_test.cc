@@ -356,7 +356,7 @@ TEST(ParseConfigTest, UnknownKeyListsTheValidKeys) {
             "shutdown_timeout_seconds)");
   EXPECT_THAT(ParseError("sever: {}\n"),
               StartsWith("crossbridge.yml:1:1: sever: unknown key (expected "
-                         "one of: server, storage, logging, auth, runtime)"));
+                         "one of: server, storage, logging, auth, runtime, envoy)"));
 }
 
 TEST(ParseConfigTest, WrongTypesAreErrors) {
