@@ -15,6 +15,7 @@
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/fake_env.h"
 #include "tests/testing/status_matchers.h"
+#include "server/metrics/metrics.h"
 
 namespace crossbridge {
 namespace {
@@ -234,6 +235,121 @@ TEST_F(EnvoyRateLimiterTest, InvalidRequestsNameTheField) {
   EXPECT_THAT(Call({"edge", {big}, 0}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("descriptors[0].hits_addend: too large")));
+}
+
+// A store that always fails, as Redis down does.
+class FailingStore final : public EnvoyBucketStore {
+ public:
+  void AcquireAll(std::vector<Take> takes, Callback done) override {
+    ++calls;
+    done(absl::UnavailableError("redis: connection refused"));
+  }
+  int calls = 0;
+};
+
+absl::StatusOr<EnvoyResponse> CallOn(EnvoyRateLimiter& limiter, const EnvoyRequest& request) {
+  absl::StatusOr<EnvoyResponse> out = absl::UnknownError("no answer");
+  limiter.ShouldRateLimit(request, [&](absl::StatusOr<EnvoyResponse> r) { out = r; });
+  return out;
+}
+
+EnvoyConfig WithPolicy(StoreFailurePolicy policy) {
+  EnvoyConfig c = LoadEnvoy();
+  c.on_store_failure = policy;
+  return c;
+}
+
+TEST(EnvoyStoreFailureTest, AllowDenyAndLocal) {
+  FakeClock clock;
+  FailingStore failing;
+  MemoryEnvoyStore local(clock, 1000);
+  EnvoyDescriptorRequest d;
+  d.entries = {{"remote_address", "f"}};
+  const EnvoyRequest request{"edge", {d}, 0};
+
+  auto allow = EnvoyRateLimiter::Create(WithPolicy(StoreFailurePolicy::kAllow), failing,
+                                        &local, nullptr);
+  ASSERT_THAT(allow, IsOk());
+  for (int i = 0; i < 3; ++i) {  // 2 per minute, but the store is down: open
+    absl::StatusOr<EnvoyResponse> r = CallOn(**allow, request);
+    ASSERT_THAT(r, IsOk());
+    EXPECT_EQ(r->overall_code, EnvoyCode::kOk);
+    EXPECT_EQ(r->statuses[0].current_limit->requests_per_unit, 2);
+  }
+
+  auto deny = EnvoyRateLimiter::Create(WithPolicy(StoreFailurePolicy::kDeny), failing,
+                                       &local, nullptr);
+  ASSERT_THAT(deny, IsOk());
+  EXPECT_THAT(CallOn(**deny, request),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("envoy.on_store_failure is deny")));
+
+  auto with_local = EnvoyRateLimiter::Create(WithPolicy(StoreFailurePolicy::kLocal), failing,
+                                             &local, nullptr);
+  ASSERT_THAT(with_local, IsOk());
+  EXPECT_EQ(CallOn(**with_local, request)->overall_code, EnvoyCode::kOk);
+  EXPECT_EQ(CallOn(**with_local, request)->overall_code, EnvoyCode::kOk);
+  EXPECT_EQ(CallOn(**with_local, request)->overall_code, EnvoyCode::kOverLimit);
+  EXPECT_EQ(local.size(), 1);
+
+  // The memory backend: the failing store is the local one; nothing else.
+  auto no_local = EnvoyRateLimiter::Create(WithPolicy(StoreFailurePolicy::kLocal), failing,
+                                           nullptr, nullptr);
+  ASSERT_THAT(no_local, IsOk());
+  EXPECT_THAT(CallOn(**no_local, request),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("no other local store")));
+  // A request that matches no limit never reaches the store.
+  const int calls = failing.calls;
+  EnvoyDescriptorRequest none;
+  none.entries = {{"unknown", "x"}};
+  EXPECT_EQ(CallOn(**deny, {"edge", {none}, 0})->overall_code, EnvoyCode::kOk);
+  EXPECT_EQ(failing.calls, calls);
+}
+
+TEST(EnvoyMetricsTest, DecisionsByDomainKeyAndCodeWithoutValues) {
+  FakeClock clock;
+  Metrics metrics(clock);
+  MemoryEnvoyStore store(clock, 1000);
+  auto limiter = EnvoyRateLimiter::Create(LoadEnvoy(), store, nullptr, &metrics);
+  ASSERT_THAT(limiter, IsOk());
+  EnvoyDescriptorRequest a, login, unknown;
+  a.entries = {{"remote_address", "secret-value-1"}};
+  login.entries = {{"path", "/login"}};
+  unknown.entries = {{"never_configured", "x"}};
+  for (int i = 0; i < 3; ++i) ASSERT_THAT(CallOn(**limiter, {"edge", {a}, 0}), IsOk());
+  for (int i = 0; i < 2; ++i) ASSERT_THAT(CallOn(**limiter, {"edge", {login}, 0}), IsOk());
+  ASSERT_THAT(CallOn(**limiter, {"edge", {unknown}, 0}), IsOk());
+  ASSERT_THAT(CallOn(**limiter, {"elsewhere", {a}, 0}), IsOk());
+  const std::string text = metrics.Text();
+  EXPECT_THAT(text, HasSubstr(R"(crossbridge_envoy_decisions_total{code="ok",domain="edge",key="remote_address"} 2)"));
+  EXPECT_THAT(text, HasSubstr(R"(crossbridge_envoy_decisions_total{code="over_limit",domain="edge",key="remote_address"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(crossbridge_envoy_decisions_total{code="shadow_over_limit",domain="edge",key="path"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(crossbridge_envoy_decisions_total{code="ok",domain="edge",key="_other"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(crossbridge_envoy_decisions_total{code="ok",domain="_unknown",key="_other"} 1)"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("secret-value-1")));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("never_configured")));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("elsewhere")));
+}
+
+TEST(EnvoyReloadTest, ANewTreeAppliesAndUnchangedLimitsKeepTheirBuckets) {
+  FakeClock clock;
+  MemoryEnvoyStore store(clock, 1000);
+  auto limiter = EnvoyRateLimiter::Create(LoadEnvoy(), store, nullptr, nullptr);
+  ASSERT_THAT(limiter, IsOk());
+  EnvoyDescriptorRequest a, user;
+  a.entries = {{"remote_address", "r"}};
+  user.entries = {{"tenant", "t"}, {"user", "u"}};
+  EXPECT_EQ(CallOn(**limiter, {"edge", {a}, 0})->overall_code, EnvoyCode::kOk);
+  EXPECT_EQ(CallOn(**limiter, {"edge", {a}, 0})->overall_code, EnvoyCode::kOk);
+  EnvoyConfig next = LoadEnvoy();
+  next.domains[0].descriptors[2].descriptors.clear();  // tenant.user removed
+  absl::StatusOr<std::shared_ptr<const EnvoyRateLimiter::Rules>> rules =
+      (*limiter)->BuildRules(next);
+  ASSERT_THAT(rules, IsOk());
+  (*limiter)->Apply(*std::move(rules));
+  EXPECT_EQ(CallOn(**limiter, {"edge", {a}, 0})->overall_code, EnvoyCode::kOverLimit);
+  absl::StatusOr<EnvoyResponse> r = CallOn(**limiter, {"edge", {user}, 0});
+  ASSERT_THAT(r, IsOk());
+  EXPECT_FALSE(r->statuses[0].current_limit.has_value());
 }
 
 }  // namespace
