@@ -45,12 +45,18 @@ ScriptExecutor::Script FakeScriptExecutor::Register(const char* lua_source) {
 }
 
 void FakeScriptExecutor::EvalBatch(absl::Span<BatchCall> calls) {
-  for (BatchCall& c : calls) Eval(c.script, c.key, c.args, std::move(c.done));
+  for (BatchCall& c : calls) EvalKeys(c.script, c.key, c.more_keys, c.args, std::move(c.done));
 }
 
 void FakeScriptExecutor::Eval(Script script, absl::string_view key, Args args,
                               ReplyCallback done) {
-  Call call{script.index, std::string(key), {args.begin(), args.end()}};
+  EvalKeys(script, key, {}, args, std::move(done));
+}
+
+void FakeScriptExecutor::EvalKeys(Script script, absl::string_view key, Args more_keys,
+                                  Args args, ReplyCallback done) {
+  Call call{script.index, std::string(key), {args.begin(), args.end()},
+            {more_keys.begin(), more_keys.end()}};
   Answer answer = absl::UnavailableError("fake: no answer programmed");
   {
     MutexLock lock(&mu_);

@@ -38,6 +38,7 @@ class FakeScriptExecutor final : public ScriptExecutor {
     size_t script = 0;
     std::string key;
     std::vector<std::string> args;
+    std::vector<std::string> more_keys;  // BatchCall::more_keys (KEYS[2..])
   };
   // RESP bytes of the reply, or the status the call completes with.
   using Answer = absl::StatusOr<std::string>;
@@ -65,6 +66,9 @@ class FakeScriptExecutor final : public ScriptExecutor {
   std::deque<Answer> next_ ABSL_GUARDED_BY(mu_);
   std::function<Answer(const Call&)> always_ ABSL_GUARDED_BY(mu_);
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
+
+  void EvalKeys(Script script, absl::string_view key, Args more_keys, Args args,
+                ReplyCallback done);
 };
 
 }  // namespace crossbridge::testing
