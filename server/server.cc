@@ -149,7 +149,7 @@ class ServerImpl final : public Server {
                  *stores_.local_budgets, &health_, std::random_device{}(),
                  metrics_.get()),
         rate_limiter_service_(*limiter_, auth_, metrics_.get()),
-        envoy_service_(*envoy_limiter_),
+        envoy_service_(*envoy_limiter_, metrics_.get()),
         retry_advisor_service_(advisor_, auth_, metrics_.get()),
         health_reporter_service_(health_, advisor_, auth_,
                                  [this] { return StoreHealth(); }, metrics_.get()) {

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/grpc_status.h"
+#include "server/service/rpc_timer.h"
 
 namespace crossbridge {
 
@@ -47,18 +48,24 @@ void ToProto(const EnvoyResponse& response, rls::RateLimitResponse* out) {
   }
 }
 
+EnvoyRateLimitService::EnvoyRateLimitService(EnvoyRateLimiter& limiter, Metrics* metrics)
+    : limiter_(limiter),
+      should_rate_limit_(MethodMetrics(
+          metrics, "envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit")) {}
+
 grpc::ServerUnaryReactor* EnvoyRateLimitService::ShouldRateLimit(
     grpc::CallbackServerContext* context, const rls::RateLimitRequest* request,
     rls::RateLimitResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const RpcTimer timer(should_rate_limit_);
   limiter_.ShouldRateLimit(FromProto(*request),
-                           [reactor, response](absl::StatusOr<EnvoyResponse> result) {
+                           [reactor, response, timer](absl::StatusOr<EnvoyResponse> result) {
                              if (!result.ok()) {
-                               reactor->Finish(ToGrpcStatus(result.status()));
+                               timer.Finish(reactor, ToGrpcStatus(result.status()));
                                return;
                              }
                              ToProto(*result, response);
-                             reactor->Finish(grpc::Status::OK);
+                             timer.Finish(reactor, grpc::Status::OK);
                            });
   return reactor;
 }

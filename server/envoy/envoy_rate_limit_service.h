@@ -13,14 +13,18 @@
 
 #include "envoy/service/ratelimit/v3/rls.grpc.pb.h"
 #include "server/envoy/envoy_rate_limiter.h"
+#include "server/metrics/metrics.h"
 
 namespace crossbridge {
 
 class EnvoyRateLimitService final
     : public envoy::service::ratelimit::v3::RateLimitService::CallbackService {
  public:
-  // `limiter` must outlive the service.
-  explicit EnvoyRateLimitService(EnvoyRateLimiter& limiter) : limiter_(limiter) {}
+  // `limiter` and `metrics` (may be null: no RPC metrics) must outlive the
+  // service. Calls are counted like CrossBridge's own RPCs
+  // (crossbridge_grpc_requests_total{method="envoy.service.ratelimit.v3.
+  // RateLimitService/ShouldRateLimit"}).
+  EnvoyRateLimitService(EnvoyRateLimiter& limiter, Metrics* metrics);
 
   grpc::ServerUnaryReactor* ShouldRateLimit(
       grpc::CallbackServerContext* context,
@@ -29,6 +33,7 @@ class EnvoyRateLimitService final
 
  private:
   EnvoyRateLimiter& limiter_;
+  GrpcMethodMetrics* const should_rate_limit_;  // null: metrics off
 };
 
 // The proto request as the limiter's (exposed for tests).

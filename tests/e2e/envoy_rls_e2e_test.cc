@@ -20,6 +20,7 @@
 #include "envoy/service/ratelimit/v3/rls.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "tests/testing/http_get.h"
 #include "tests/testing/redis_cluster.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
@@ -252,6 +253,28 @@ TEST_P(EnvoyRlsTest, ReflectionAndTheReadmesJsonRequest) {
             R"({"overallCode":"OK","statuses":[{"code":"OK","currentLimit":)"
             R"({"requestsPerUnit":5,"unit":"MINUTE"},"limitRemaining":4,)"
             R"("durationUntilReset":"12s"}]})");
+}
+
+TEST_P(EnvoyRlsTest, MetricsCountDecisionsAndCalls) {
+  const Entries a = {{"remote_address", "m-secret"}};
+  for (int i = 0; i < 3; ++i) rls_->Ok(Request({a}));
+  rls_->Ok(Request({{{"path", "/login"}}}));
+  rls_->Ok(Request({{{"path", "/login"}}}));
+  rls::RateLimitResponse ignored;
+  rls_->Call(Request({{{"k", "v"}}}, 0, ""), &ignored);
+  absl::StatusOr<std::string> text = ::crossbridge::testing::HttpGet(server_->metrics_port(), "/metrics");
+  ASSERT_THAT(text, IsOk());
+  auto value = [&](const std::string& series) {
+    absl::StatusOr<double> v = ::crossbridge::testing::SampleValue(*text, series);
+    EXPECT_THAT(v, IsOk()) << series;
+    return v.ok() ? *v : -1;
+  };
+  EXPECT_EQ(value(R"(crossbridge_envoy_decisions_total{code="ok",domain="edge",key="remote_address"})"), 2);
+  EXPECT_EQ(value(R"(crossbridge_envoy_decisions_total{code="over_limit",domain="edge",key="remote_address"})"), 1);
+  EXPECT_EQ(value(R"(crossbridge_envoy_decisions_total{code="shadow_over_limit",domain="edge",key="path"})"), 1);
+  EXPECT_EQ(value(R"(crossbridge_grpc_requests_total{code="OK",method="envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"})"), 5);
+  EXPECT_EQ(value(R"(crossbridge_grpc_requests_total{code="INVALID_ARGUMENT",method="envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"})"), 1);
+  EXPECT_THAT(*text, ::testing::Not(::testing::HasSubstr("m-secret")));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EnvoyRlsTest, ::testing::Values(false, true),
