@@ -7,7 +7,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <atomic>
+#include <fstream>
 #include <set>
 #include <memory>
 #include <string>
@@ -25,6 +28,7 @@
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/wait.h"
 
 namespace crossbridge {
 namespace {
@@ -275,6 +279,21 @@ TEST_P(EnvoyRlsTest, MetricsCountDecisionsAndCalls) {
   EXPECT_EQ(value(R"(crossbridge_grpc_requests_total{code="OK",method="envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"})"), 5);
   EXPECT_EQ(value(R"(crossbridge_grpc_requests_total{code="INVALID_ARGUMENT",method="envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"})"), 1);
   EXPECT_THAT(*text, ::testing::Not(::testing::HasSubstr("m-secret")));
+}
+
+// envoy is reloadable: a new tree applies on SIGHUP without a restart.
+TEST_P(EnvoyRlsTest, AReloadAppliesANewTree) {
+  const rls::RateLimitRequest user = Request({{{"tenant", "t"}, {"user", "reload"}}});
+  EXPECT_EQ(rls_->Ok(user).statuses(0).current_limit().requests_per_unit(), 3u);
+  std::string next = ConfigFor(redis_.get());
+  const std::string from = "rate_limit: {unit: hour, requests_per_unit: 3}";
+  ASSERT_NE(next.find(from), std::string::npos);
+  next.replace(next.find(from), from.size(), "rate_limit: {unit: hour, requests_per_unit: 7}");
+  std::ofstream(server_->config_path(), std::ios::trunc) << next;
+  server_->Signal(SIGHUP);
+  EXPECT_TRUE(::crossbridge::testing::WaitFor([&] {
+    return rls_->Ok(user).statuses(0).current_limit().requests_per_unit() == 7u;
+  }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EnvoyRlsTest, ::testing::Values(false, true),
