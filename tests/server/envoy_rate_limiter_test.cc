@@ -5,7 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/config.h"
@@ -350,6 +352,34 @@ TEST(EnvoyReloadTest, ANewTreeAppliesAndUnchangedLimitsKeepTheirBuckets) {
   absl::StatusOr<EnvoyResponse> r = CallOn(**limiter, {"edge", {user}, 0});
   ASSERT_THAT(r, IsOk());
   EXPECT_FALSE(r->statuses[0].current_limit.has_value());
+}
+
+// Concurrent requests on the memory store are exact and all or nothing:
+// 8 threads send (vip, tenant+user) pairs; user (3 per hour) binds, and vip
+// (5 per minute) loses a permit only to the 3 admitted requests.
+TEST(EnvoyConcurrencyTest, ConcurrentRequestsAreExactOnTheMemoryStore) {
+  FakeClock clock;
+  MemoryEnvoyStore store(clock, 1000);
+  auto limiter = EnvoyRateLimiter::Create(LoadEnvoy(), store, nullptr, nullptr);
+  ASSERT_THAT(limiter, IsOk());
+  EnvoyDescriptorRequest vip, user;
+  vip.entries = {{"remote_address", "10.0.0.1"}};
+  user.entries = {{"tenant", "t"}, {"user", "u"}};  // 3 per hour
+  std::atomic<int> admitted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        absl::StatusOr<EnvoyResponse> r = CallOn(**limiter, {"edge", {vip, user}, 0});
+        if (r.ok() && r->overall_code == EnvoyCode::kOk) ++admitted;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(admitted.load(), 3);  // user binds first
+  EnvoyDescriptorRequest peek = vip;
+  peek.hits_addend = 0;
+  EXPECT_EQ(CallOn(**limiter, {"edge", {peek}, 0})->statuses[0].limit_remaining, 2);
 }
 
 }  // namespace
