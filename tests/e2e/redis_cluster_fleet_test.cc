@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <set>
@@ -217,6 +218,8 @@ TEST_F(RedisClusterFleetTest, AMasterKilledUnderLoadFailsOverToItsReplica) {
   ASSERT_NE(back, absl::InfiniteFuture()) << "the promoted replica was never used";
   EXPECT_LT(back - killed, absl::Seconds(3) * kSlowdown)
       << "back after " << absl::FormatDuration(back - killed);
+  std::cout << "fail-closed calls succeed again " << absl::FormatDuration(back - killed)
+            << " after the kill\n";
   ASSERT_THAT(cluster_->WaitUntilStable(absl::Seconds(10)), IsOk());
   absl::StatusOr<size_t> promoted = cluster_->MasterOf(KeySlot(BucketKey("op_deny", victim_key)));
   ASSERT_THAT(promoted, IsOk());
