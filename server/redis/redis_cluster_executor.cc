@@ -68,7 +68,7 @@ RedisClusterExecutor::~RedisClusterExecutor() {
   if (refresher_.joinable()) refresher_.join();
   {
     MutexLock lock(&mu_);
-    routing_.reset();
+    routing_.Publish(std::make_shared<const Routing>());
     parked.swap(parked_);
     executors.swap(executors_);
   }
@@ -124,12 +124,8 @@ void RedisClusterExecutor::Eval(Script script, absl::string_view key, Args args,
 
 void RedisClusterExecutor::EvalBatch(absl::Span<BatchCall> calls) {
   const absl::Time deadline = clock_.MonotonicNow() + node_config_.timeout;
-  std::shared_ptr<const Routing> routing;
-  {
-    MutexLock lock(&mu_);
-    if (!stopping_) routing = routing_;
-  }
-  if (routing == nullptr) {  // each call is refused as Route says why
+  const std::shared_ptr<const Routing> routing = routing_.Get();
+  if (routing->masters.empty()) {  // each call is refused as Route says why
     for (BatchCall& c : calls) {
       Route(std::make_unique<Call>(c.script, c.key, c.args, deadline, std::move(c.done),
                                    c.more_keys),
@@ -179,19 +175,24 @@ RedisExecutor& RedisClusterExecutor::ExecutorFor(const ClusterNode& node) {
 void RedisClusterExecutor::Route(std::unique_ptr<Call> call, const ClusterNode* node,
                                  bool asking) {
   RedisExecutor* target = nullptr;
+  if (node == nullptr) {
+    // The common case, without a lock: the slot's master in the map.
+    const Routing& routing = routing_.Peek();
+    if (!routing.masters.empty()) {
+      target = routing.masters[routing.map.MasterOf(KeySlot(call->key))];
+    }
+  }
   absl::Status refused;
-  {
+  if (target == nullptr) {
     MutexLock lock(&mu_);
     if (stopping_) {
       refused = absl::UnavailableError("redis executor shutting down");
     } else if (node != nullptr) {
       target = &ExecutorFor(*node);
-    } else if (routing_ == nullptr) {
+    } else {
       refused = absl::UnavailableError(absl::StrCat(
           "redis cluster: no slot map yet",
           last_error_.empty() ? "" : absl::StrCat(" (", last_error_, ")")));
-    } else {
-      target = routing_->masters[routing_->map.MasterOf(KeySlot(call->key))];
     }
   }
   if (target == nullptr) return call->done(refused);
@@ -247,15 +248,10 @@ void RedisClusterExecutor::RequestRefresh() {
 }
 
 absl::StatusOr<SlotMap> RedisClusterExecutor::ReadMap() {
-  std::vector<ClusterNode> candidates;
-  {
-    MutexLock lock(&mu_);
-    if (routing_ != nullptr) {
-      candidates = routing_->map.masters();
-      const std::vector<ClusterNode>& replicas = routing_->map.replicas();
-      candidates.insert(candidates.end(), replicas.begin(), replicas.end());
-    }
-  }
+  const std::shared_ptr<const Routing> routing = routing_.Get();
+  std::vector<ClusterNode> candidates = routing->map.masters();
+  const std::vector<ClusterNode>& replicas = routing->map.replicas();
+  candidates.insert(candidates.end(), replicas.begin(), replicas.end());
   candidates.insert(candidates.end(), seeds_.begin(), seeds_.end());
   absl::Status last = absl::UnavailableError("redis cluster: no nodes to ask");
   for (const ClusterNode& node : candidates) {
@@ -327,7 +323,7 @@ void RedisClusterExecutor::RefreshLoop() {
           routing->masters.push_back(&ExecutorFor(m));
         }
         for (const ClusterNode& r : routing->map.replicas()) ExecutorFor(r);
-        routing_ = std::move(routing);
+        routing_.Publish(std::move(routing));
       } else {
         last_error_ = std::string(map.status().message());
         map_read_failed_ = true;
@@ -348,15 +344,14 @@ void RedisClusterExecutor::RefreshLoop() {
 
 void RedisClusterExecutor::UpdateHealth() {
   MutexLock lock(&mu_);
-  bool now = routing_ != nullptr;
-  if (now) {
-    for (RedisExecutor* m : routing_->masters) now = now && m->reachable();
-  }
+  const std::shared_ptr<const Routing> routing = routing_.Get();
+  bool now = !routing->masters.empty();
+  for (RedisExecutor* m : routing->masters) now = now && m->reachable();
   reachable_.store(now, std::memory_order_release);
   if (now == reported_ || stopping_) return;
   reported_ = now;
   if (now) {
-    Logger("redis")->info("redis cluster reachable: {} masters", routing_->masters.size());
+    Logger("redis")->info("redis cluster reachable: {} masters", routing->masters.size());
   } else {
     Logger("redis")->warn(
         "redis cluster: a master is unreachable; operations on its slots apply "

@@ -37,6 +37,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/published.h"
 #include "server/redis/cluster_slots.h"
 #include "server/redis/redis_backend.h"
 #include "server/redis/redis_executor.h"
@@ -112,7 +113,9 @@ class RedisClusterExecutor final : public RedisBackend {
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<RedisExecutor>> executors_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<const Routing> routing_ ABSL_GUARDED_BY(mu_);
+  // Read on every call without mu_; no map yet (or stopping): no masters.
+  // Published under mu_ (its executors are made under it).
+  Published<Routing> routing_{std::make_shared<const Routing>()};
   std::vector<std::unique_ptr<Call>> parked_ ABSL_GUARDED_BY(mu_);  // TRYAGAIN...
   bool refresh_requested_ ABSL_GUARDED_BY(mu_) = true;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;  // the refresher has news
